@@ -1,0 +1,676 @@
+"""NumpyCNNClassifier: a convolutional network as a scikit-learn classifier."""
+
+import time
+import warnings
+
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._functional import log_softmax, softmax
+from ._interrupt import deferred_interrupt
+from ._loss import SoftmaxCrossEntropy
+from ._network import Sequential, build_cnn_layers
+from ._params import resolve_image_shape, validate_hyperparameters
+from .optimizers import SGD, Adam
+
+# Memory that one inference batch may use for its largest intermediate arrays.
+_PREDICT_BATCH_BYTES = 64 * 2**20
+_ARCHITECTURE = ("filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation")
+
+
+def _flatten_images(X):
+    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows.
+
+    Returns the 2-D data and the ``(C, H, W)`` of one sample (None for 2-D X).
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim in (3, 4) and not issparse(X):
+        shape = tuple(int(s) for s in X.shape[1:])
+        shape = (1,) + shape if ndim == 3 else shape
+        return np.reshape(X, (X.shape[0], -1)), shape
+    return X, None
+
+
+class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
+    """Convolutional neural network classifier, written in numpy.
+
+    The network is ``len(filters)`` blocks of convolution -> activation ->
+    max-pooling, then one dense layer + activation per entry of
+    ``hidden_layer_sizes``, then a softmax output layer trained with the
+    cross-entropy (log-loss). Parameters shared with
+    :class:`~sklearn.neural_network.MLPClassifier` have its names and meanings.
+
+    Parameters
+    ----------
+    filters : tuple of int, default=(32, 64)
+        Output channels of each convolution block. ``()`` gives a plain
+        multi-layer perceptron.
+    kernel_size : int or tuple of (int, int), default=3
+        Height and width of every convolution kernel.
+    pool_size : int or tuple of (int, int), default=2
+        Max-pooling window (and stride) after each convolution; 1 means no
+        pooling. A window larger than its input is clipped to it, so pooling
+        never shrinks a dimension below 1.
+    padding : {"same", "valid"}, int or tuple of (int, int), default="same"
+        Zero padding of every convolution. ``"same"`` keeps the spatial size.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Units of each dense hidden layer between the last block and the output.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation after every convolution and hidden dense layer.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` of one sample of a 2-D ``X``. With None, a
+        perfect-square ``n_features`` is read as one square channel and any
+        other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
+        and 4-D ``(n, C, H, W)`` arrays carry their own shape.
+    solver : {"adam", "sgd"}, default="adam"
+        The optimizer: Adam, or SGD with momentum.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights (not the biases).
+    batch_size : int or "auto", default="auto"
+        Size of the minibatches; "auto" is ``min(200, n_samples)``. A batch
+        larger than the data means one batch per epoch.
+    learning_rate_init : float, default=0.001
+        Step size of the optimizer.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data) of one ``fit``.
+    tol : float, default=1e-4
+        Improvement of the training loss (or validation score with
+        ``early_stopping``) that counts as progress.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without progress of ``tol``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified),
+        stop when its accuracy stops improving and keep the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Whether ``solver="sgd"`` uses Nesterov's momentum.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's moment estimates.
+    epsilon : float, default=1e-8
+        Adam's numerical stability constant.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, shuffling and the early-stopping
+        split. An int gives bit-identical models on every fit.
+    verbose : bool or int, default=False
+        Print one line per epoch: loss, validation score, seconds, time left.
+    warm_start : bool, default=False
+        Let ``fit`` continue from the current weights instead of starting over.
+    class_weight : dict, "balanced" or None, default=None
+        Weights ``{class_label: weight}`` multiplied into the sample weights;
+        "balanced" uses ``n_samples / (n_classes * np.bincount(y))``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` had string column names.
+    image_shape_ : tuple of (int, int, int)
+        ``(C, H, W)`` of one sample.
+    coefs_ : list of ndarray
+        The live weight arrays in network order: convolution weights of shape
+        ``(out_channels, in_channels, kh, kw)``, dense weights of shape
+        ``(n_in, n_out)``, the output layer last.
+    intercepts_ : list of ndarray
+        The live bias arrays, in the order of ``coefs_``.
+    loss_ : float
+        Training loss (with the L2 penalty) of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    best_loss_ : float
+        Lowest training loss seen.
+    validation_scores_ : list of float or None
+        Validation accuracy of every epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy with ``early_stopping``, else None.
+    n_iter_ : int
+        Epochs trained since the model was initialized (``warm_start`` and
+        ``partial_fit`` add to it).
+    t_ : int
+        Training samples seen since the model was initialized.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Dense network with the same API.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skcnn import NumpyCNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = NumpyCNNClassifier(max_iter=5, random_state=0).fit(X[:500] / 16, y[:500])
+    >>> clf.image_shape_
+    (1, 8, 8)
+    >>> clf.predict_proba(X[:2] / 16).shape
+    (2, 10)
+    """
+
+    def __init__(
+        self,
+        filters=(32, 64),
+        kernel_size=3,
+        pool_size=2,
+        padding="same",
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        image_shape=None,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        class_weight=None,
+    ):
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.padding = padding
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.image_shape = image_shape
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.class_weight = class_weight
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data, for at most ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training images or signals.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts like that many
+            copies of the sample.
+
+        Returns
+        -------
+        self : NumpyCNNClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, classes=None, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on the given data, keeping the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training images or signals.
+        y : array-like of shape (n_samples,)
+            Class labels, all of them in ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the model will ever see. Required on the first call,
+            optional (and checked) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        self : NumpyCNNClassifier
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, classes=classes, incremental=True)
+
+    def _fit(self, X, y, sample_weight, classes, incremental):
+        saved_state = dict(self.__dict__)
+        try:
+            data = self._prepare_training(X, y, sample_weight, classes, incremental)
+        except BaseException:
+            # Validation failed: leave the estimator exactly as it was.
+            self.__dict__.clear()
+            self.__dict__.update(saved_state)
+            raise
+        if data["cold"]:
+            self._initialize(data)
+        self._train(data, incremental)
+        return self
+
+    def _prepare_training(self, X, y, sample_weight, classes, incremental):
+        """Validate everything a training call needs, before any training.
+
+        Only ``validate_data`` writes to ``self`` here (``n_features_in_``,
+        ``feature_names_in_``); ``_fit`` undoes that when anything fails.
+        """
+        arch = validate_hyperparameters(self)
+        fitted = hasattr(self, "_network")
+        cold = not fitted or not (incremental or self.warm_start)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True.")
+        if incremental and cold and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the "
+                "list of every class the model will see."
+            )
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: the "
+                "class frequencies of a stream are not known. Pass a dict."
+            )
+        X, shape_from_X = _flatten_images(X)
+        X, y = validate_data(self, X, y, reset=cold, dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        if cold:
+            dtype = X.dtype
+            classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if classes is None and len(classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in "
+                    f"the data, but the data contains only one class: {classes_[0]!r}."
+                )
+            image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
+            layers = build_cnn_layers(image_shape, len(classes_), **arch)
+        else:
+            dtype, classes_, image_shape = self._dtype, self.classes_, self.image_shape_
+            X = X.astype(dtype, copy=False)
+            self._check_compatible(arch, classes, y, shape_from_X, incremental)
+            layers = None
+        unseen = ~np.isin(y, classes_)
+        if unseen.any():
+            raise ValueError(
+                f"y contains labels not in classes: {np.unique(y[unseen]).tolist()!r}; "
+                f"the model's classes are {classes_.tolist()!r}."
+            )
+        y_index = np.searchsorted(classes_, y)
+        weights = self._effective_weights(sample_weight, X, y, y_index, classes_)
+        data = {
+            "cold": cold, "arch": arch, "dtype": dtype, "classes": classes_,
+            "image_shape": image_shape, "layers": layers,
+        }
+        rng = check_random_state(self.random_state)
+        if incremental and not cold:
+            rng = self._rng
+        data["rng"] = rng
+        data.update(self._split(X, y_index, weights, rng))
+        return data
+
+    def _check_compatible(self, arch, classes, y, shape_from_X, incremental):
+        """Checks for a call that continues training an existing model."""
+        for name in _ARCHITECTURE:
+            if arch[name] != self._architecture[name]:
+                raise ValueError(
+                    f"{name} changed from {self._architecture[name]!r} to "
+                    f"{arch[name]!r} since the model was built; set "
+                    "warm_start=False (or clone the estimator) to build a new one."
+                )
+        if shape_from_X is not None and shape_from_X != self.image_shape_:
+            raise ValueError(
+                f"X holds samples of shape {shape_from_X}, but the model was "
+                f"built for image_shape_={self.image_shape_}."
+            )
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()!r} is not the same as on the "
+                f"first call to partial_fit: {self.classes_.tolist()!r}."
+            )
+        if not incremental and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(
+                "warm_start can only be used where y has the same classes as in "
+                f"the previous fit: {self.classes_.tolist()!r}; y has "
+                f"{np.unique(y).tolist()!r}."
+            )
+
+    def _effective_weights(self, sample_weight, X, y, y_index, classes_):
+        """Sample weights times class weights, or None when all are 1."""
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        if self.class_weight is not None:
+            if self.class_weight == "balanced":
+                present = np.unique(y_index)
+                per_class = np.ones(len(classes_))
+                per_class[present] = compute_class_weight(
+                    "balanced", classes=present, y=y_index
+                )
+            else:
+                per_class = compute_class_weight(self.class_weight, classes=classes_, y=y)
+            class_w = per_class[y_index].astype(X.dtype)
+            weights = class_w if weights is None else weights * class_w
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError(
+                "The sample weights (times class_weight) sum to zero: there is "
+                "nothing to learn from."
+            )
+        return weights
+
+    def _split(self, X, y_index, weights, rng):
+        """Hold out the early-stopping validation set (stratified)."""
+        if not self.early_stopping:
+            return {"train": (X, y_index, weights), "val": None}
+        arrays = [X, y_index] if weights is None else [X, y_index, weights]
+        parts = train_test_split(
+            *arrays, test_size=self.validation_fraction, random_state=rng,
+            stratify=y_index,
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        w_train, w_val = parts[4:] if weights is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                f"The validation set is too small ({X_val.shape[0]} samples) for "
+                f"early_stopping: increase validation_fraction="
+                f"{self.validation_fraction!r} or the size of the data."
+            )
+        return {"train": (X_train, y_train, w_train), "val": (X_val, y_val, w_val)}
+
+    def _initialize(self, data):
+        """Build a fresh network and reset everything learned."""
+        rng = data["rng"]
+        network = Sequential(data["layers"])
+        network.build(data["image_shape"], rng, data["dtype"])
+        self._network = network
+        self._architecture = data["arch"]
+        self._dtype = data["dtype"]
+        self._rng = rng
+        self.classes_ = data["classes"]
+        self.image_shape_ = data["image_shape"]
+        weighted = [layer for layer in network.layers if getattr(layer, "weight", None) is not None]
+        self.coefs_ = [layer.weight for layer in weighted]
+        self.intercepts_ = [layer.bias for layer in weighted]
+        self._coef_grads = [layer.grads[0] for layer in weighted]
+        self._optimizer = None
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_ = None
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    def _make_optimizer(self):
+        params = self._network.params
+        if self.solver == "sgd":
+            return SGD(params, self.learning_rate_init, self.momentum, self.nesterovs_momentum)
+        return Adam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    # ------------------------------------------------------------- training
+
+    def _train(self, data, incremental):
+        """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output."""
+        if self._optimizer is None or not incremental:
+            self._optimizer = self._make_optimizer()
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if not incremental:
+            self._no_improvement_count = 0
+        X, y, w = data["train"]
+        rng = data["rng"]
+        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
+        n_epochs = 1 if incremental else self.max_iter
+        best_params = None
+        started = time.perf_counter()
+        with deferred_interrupt() as interrupt:
+            for epoch in range(n_epochs):
+                snapshot = self._snapshot()
+                try:
+                    loss, stopped = self._run_epoch(X, y, w, batch_size, rng, interrupt)
+                except BaseException:
+                    self._restore(snapshot)
+                    raise
+                if stopped == "diverged" or not self._params_finite():
+                    self._restore(snapshot)
+                    self._warn_diverged(epoch)
+                    break
+                if stopped == "interrupted":
+                    warnings.warn(
+                        "Training interrupted by the user (Ctrl-C): stopped at the "
+                        f"end of a batch of epoch {self.n_iter_ + 1}. The model is "
+                        "usable; call fit or partial_fit again to continue.",
+                        UserWarning,
+                    )
+                    break
+                self.n_iter_ += 1
+                self.t_ += X.shape[0]
+                self.loss_ = loss
+                self.loss_curve_.append(loss)
+                improved = self._track_progress(data["val"])
+                if improved and self.early_stopping:
+                    best_params = [p.copy() for p in self._network.params]
+                if self.verbose:
+                    self._print_progress(epoch, n_epochs, started)
+                if not incremental and self._no_improvement_count > self.n_iter_no_change:
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                        "reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                    )
+        if best_params is not None:
+            for p, best in zip(self._network.params, best_params):
+                p[...] = best
+
+    def _run_epoch(self, X, y, w, batch_size, rng, interrupt):
+        """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
+        n = X.shape[0]
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        total_loss = total_weight = 0.0
+        for start in range(0, n, batch_size):
+            batch = order[start : start + batch_size]
+            w_batch = None if w is None else w[batch]
+            weight = float(len(batch)) if w is None else float(w_batch.sum(dtype=np.float64))
+            if weight == 0:
+                continue
+            X_batch = X[batch].reshape((-1,) + self.image_shape_)
+            loss = self._train_step(X_batch, y[batch], w_batch, weight)
+            if not np.isfinite(loss):
+                return loss, "diverged"
+            total_loss += loss * weight
+            total_weight += weight
+            if interrupt.requested:
+                return total_loss / total_weight, "interrupted"
+        return total_loss / total_weight, None
+
+    def _train_step(self, X_batch, y_batch, w_batch, weight_sum):
+        """Forward, loss (+ L2), backward and one optimizer step."""
+        network = self._network
+        logits = network.forward(X_batch, training=True)
+        loss, dlogits = SoftmaxCrossEntropy()(logits, y_batch, w_batch)
+        network.backward(dlogits)
+        if self.alpha > 0:
+            scale = self.alpha / weight_sum
+            penalty = 0.0
+            for W, G in zip(self.coefs_, self._coef_grads):
+                flat = W.ravel()
+                penalty += float(flat @ flat)
+                G += W.dtype.type(scale) * W
+            loss += 0.5 * scale * penalty
+        self._optimizer.step(network.grads)
+        return loss
+
+    def _snapshot(self):
+        return [p.copy() for p in self._network.params], self._optimizer.state()
+
+    def _restore(self, snapshot):
+        params, optimizer_state = snapshot
+        for p, saved in zip(self._network.params, params):
+            p[...] = saved
+        self._optimizer.set_state(optimizer_state)
+        self._network.clear_cache()
+
+    def _params_finite(self):
+        return all(np.isfinite(p).all() for p in self._network.params)
+
+    def _warn_diverged(self, epoch):
+        warnings.warn(
+            f"Training diverged: the loss or the weights became non-finite "
+            f"during epoch {epoch + 1} of this call. Training stopped and the "
+            "model keeps its last finite weights (from before that epoch). "
+            f"Lower learning_rate_init (now {self.learning_rate_init!r}).",
+            ConvergenceWarning,
+        )
+
+    def _track_progress(self, val):
+        """Update the no-improvement counter (as MLPClassifier); True if improved."""
+        loss = self.loss_curve_[-1]
+        if val is None:
+            if loss > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+        improved = loss < self.best_loss_
+        self.best_loss_ = min(self.best_loss_, loss)
+        if val is None:
+            return improved
+        X_val, y_val, w_val = val
+        score = accuracy_score(y_val, self._predict_index(X_val), sample_weight=w_val)
+        self.validation_scores_.append(float(score))
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        improved = score > self.best_validation_score_
+        self.best_validation_score_ = max(self.best_validation_score_, float(score))
+        return improved
+
+    def _print_progress(self, epoch, n_epochs, started):
+        elapsed = time.perf_counter() - started
+        line = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+        if self.validation_scores_:
+            line += f", validation score = {self.validation_scores_[-1]:.4f}"
+        per_epoch = elapsed / (epoch + 1)
+        line += f", {per_epoch:.2f} s/epoch"
+        if n_epochs > 1:
+            line += f", at most {per_epoch * (n_epochs - epoch - 1):.0f} s left"
+        print(line, flush=True)
+
+    # ------------------------------------------------------------ predict
+
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        X, shape_from_X = _flatten_images(X)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        if shape_from_X is not None and shape_from_X != self.image_shape_:
+            raise ValueError(
+                f"X holds samples of shape {shape_from_X}, but the model was "
+                f"fitted on samples of shape {self.image_shape_}."
+            )
+        return X.astype(self._dtype, copy=False)
+
+    def _predict_batch_size(self):
+        """Samples per inference batch so that its arrays stay within budget."""
+        per_sample = 0
+        for layer in self._network.layers:
+            per_sample += int(np.prod(layer.output_shape))
+            if hasattr(layer, "kernel_size"):
+                kh, kw = layer.kernel_size
+                _, ho, wo = layer.output_shape
+                per_sample += ho * wo * kh * kw * layer.input_shape[0]
+        itemsize = np.dtype(self._dtype).itemsize
+        return int(np.clip(_PREDICT_BATCH_BYTES // (per_sample * itemsize), 1, 4096))
+
+    def _logits(self, X):
+        """Float64 logits of validated 2-D X, computed batch by batch."""
+        n = X.shape[0]
+        out = np.empty((n, len(self.classes_)), dtype=np.float64)
+        step = self._predict_batch_size()
+        for start in range(0, n, step):
+            batch = X[start : start + step].reshape((-1,) + self.image_shape_)
+            out[start : start + step] = self._network.forward(batch)
+        # Finite weights can still overflow float32 activations: keep logits finite.
+        big = np.finfo(np.float64).max / 4
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=big, neginf=-big)
+
+    def _predict_index(self, X):
+        return self._logits(X).argmax(axis=1)
+
+    def predict_proba(self, X):
+        """Probability of every class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities (float64), in the order of ``classes_``.
+        """
+        return softmax(self._logits(self._validate_X_predict(X)))
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability of every class (by log-sum-exp).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, in the order of ``classes_``.
+        """
+        return log_softmax(self._logits(self._validate_X_predict(X)))
+
+    def predict(self, X):
+        """Predict the class of every sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]

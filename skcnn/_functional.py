@@ -1,0 +1,227 @@
+"""Pure array kernels: convolution and max-pooling, forward and backward.
+
+Every kernel works on channels-last memory ``(N, H, W, C)``. The layers in
+:mod:`skcnn.layers` expose PyTorch's NCHW *shapes* on top of that memory (the
+NCHW array they pass around is a transposed view of an NHWC buffer, like
+PyTorch's ``channels_last`` memory format). Channels-last makes the im2col
+window copy a run of contiguous ``kw * C`` values and turns the convolution
+into one GEMM whose output is already the next layer's input layout.
+
+No function here loops over samples, pixels or channels; the only Python
+loops run over the ``kh * kw`` kernel (or pool window) offsets.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def as_pair(value, name):
+    """Normalize an int or a pair of ints to a tuple ``(a, b)``.
+
+    Raises a ``ValueError`` naming ``name`` and the value received when the
+    value is not a positive integer or a pair of positive integers.
+    """
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(
+            f"{name} must be a positive int or a pair of positive ints. "
+            f"Received {name}={value!r}."
+        )
+    if min(pair) < 1:
+        raise ValueError(
+            f"{name} must be a positive int or a pair of positive ints. "
+            f"Received {name}={value!r}."
+        )
+    return pair
+
+
+def resolve_padding(padding, kernel_size):
+    """Return ``((top, bottom), (left, right))`` zero padding.
+
+    ``padding`` is ``"valid"`` (none), ``"same"`` (PyTorch's rule: total
+    ``k - 1``, ``(k - 1) // 2`` before and the rest after, so ``k // 2`` on
+    each side for odd kernels), a non-negative int, or a pair of them.
+    """
+    kh, kw = kernel_size
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2), (
+                (kw - 1) // 2,
+                kw - 1 - (kw - 1) // 2,
+            )
+    elif isinstance(padding, Integral) and not isinstance(padding, bool):
+        if padding >= 0:
+            return (int(padding), int(padding)), (int(padding), int(padding))
+    elif (
+        isinstance(padding, (tuple, list))
+        and len(padding) == 2
+        and all(
+            isinstance(p, Integral) and not isinstance(p, bool) and p >= 0
+            for p in padding
+        )
+    ):
+        ph, pw = int(padding[0]), int(padding[1])
+        return (ph, ph), (pw, pw)
+    raise ValueError(
+        "padding must be 'same', 'valid', a non-negative int or a pair of "
+        f"non-negative ints. Received padding={padding!r}."
+    )
+
+
+def output_length(size, kernel, stride, pad_before=0, pad_after=0):
+    """Length of a 'floor mode' sliding window output along one axis."""
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def _strided_offsets(n_out, stride, offset):
+    """Slice picking ``n_out`` positions ``offset, offset + stride, ...``."""
+    return slice(offset, offset + stride * (n_out - 1) + 1, stride)
+
+
+def pad_nhwc(x, pads):
+    """Zero-pad the two spatial axes of an NHWC array (always a new array)."""
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x.shape
+    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top : top + h, left : left + w, :] = x
+    return out
+
+
+def im2col_nhwc(xp, kernel_size, stride):
+    """Copy the sliding windows of a padded NHWC array into a matrix.
+
+    Returns ``cols`` of shape ``(N * Ho * Wo, kh * kw * C)`` whose columns are
+    ordered ``(kh, kw, C)``, and the output spatial size ``(Ho, Wo)``.
+    """
+    n, hp, wp, c = xp.shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    ho, wo = output_length(hp, kh, sh), output_length(wp, kw, sw)
+    xp = np.ascontiguousarray(xp)
+    s_n, s_h, s_w, s_c = xp.strides
+    windows = as_strided(
+        xp,
+        shape=(n, ho, wo, kh, kw, c),
+        strides=(s_n, s_h * sh, s_w * sw, s_h, s_w, s_c),
+        writeable=False,
+    )
+    return windows.reshape(n * ho * wo, kh * kw * c), (ho, wo)
+
+
+def conv2d_forward(x, weight_matrix, bias, kernel_size, stride, pads):
+    """Cross-correlation of an NHWC batch with a ``(kh*kw*C, O)`` weight matrix.
+
+    Returns the NHWC output ``(N, Ho, Wo, O)`` and the ``cols`` matrix that
+    the weight gradient needs.
+    """
+    n = x.shape[0]
+    if any(p for pair in pads for p in pair):
+        x = pad_nhwc(x, pads)
+    cols, (ho, wo) = im2col_nhwc(x, kernel_size, stride)
+    out = cols @ weight_matrix
+    if bias is not None:
+        out += bias
+    return out.reshape(n, ho, wo, -1), cols
+
+
+def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads):
+    """Gradient of the convolution with respect to its NHWC input.
+
+    ``dout`` is the NHWC output gradient ``(N, Ho, Wo, O)`` and
+    ``weight_offsets`` the weights as ``(kh, kw, O, C)``. For each kernel
+    offset one GEMM gives a contiguous ``(N*Ho*Wo, C)`` block that is added to
+    a shifted, strided slice of the padded input gradient: the col2im of the
+    textbooks without ``np.add.at``.
+    """
+    n, ho, wo, o = dout.shape
+    kh, kw, _, c = weight_offsets.shape
+    (top, bottom), (left, right) = pads
+    h, w = input_hw
+    sh, sw = stride
+    dxp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dout.dtype)
+    dout2 = dout.reshape(n * ho * wo, o)
+    for i in range(kh):
+        rows = _strided_offsets(ho, sh, i)
+        for j in range(kw):
+            block = dout2 @ weight_offsets[i, j]
+            dxp[:, rows, _strided_offsets(wo, sw, j), :] += block.reshape(n, ho, wo, c)
+    return dxp[:, top : top + h, left : left + w, :]
+
+
+def pool_views(x, pool_size, stride):
+    """The ``ph * pw`` strided views of an NHWC array, one per window offset.
+
+    View ``k`` (row-major offset ``(i, j)``) holds, for every output pixel,
+    the input value at offset ``(i, j)`` of its window.
+    """
+    _, h, w, _ = x.shape
+    ph, pw = pool_size
+    sh, sw = stride
+    ho, wo = output_length(h, ph, sh), output_length(w, pw, sw)
+    return [
+        x[:, _strided_offsets(ho, sh, i), _strided_offsets(wo, sw, j), :]
+        for i in range(ph)
+        for j in range(pw)
+    ]
+
+
+def maxpool2d_forward(x, pool_size, stride, return_argmax=True):
+    """Max-pool an NHWC array ('floor' mode, no padding).
+
+    Returns the pooled NHWC array and, if ``return_argmax``, the window offset
+    of the maximum for every output (``uint8`` / ``uint16``). Ties go to the
+    first maximum in row-major window order, as in PyTorch: a later offset
+    wins only when strictly greater.
+    """
+    views = pool_views(x, pool_size, stride)
+    out = views[0].copy()
+    if not return_argmax:
+        for view in views[1:]:
+            np.maximum(out, view, out=out)
+        return out, None
+    index_dtype = np.uint8 if len(views) < 256 else np.uint16
+    argmax = np.zeros(out.shape, dtype=index_dtype)
+    for k, view in enumerate(views[1:], start=1):
+        greater = view > out
+        np.copyto(argmax, k, where=greater)
+        np.copyto(out, view, where=greater)
+    return out, argmax
+
+
+def maxpool2d_backward(dout, argmax, input_shape, pool_size, stride):
+    """Route each output gradient to the one input position that won its window."""
+    dx = np.zeros(input_shape, dtype=dout.dtype)
+    overlapping = stride[0] < pool_size[0] or stride[1] < pool_size[1]
+    for k, view in enumerate(pool_views(dx, pool_size, stride)):
+        winner = argmax == k
+        if overlapping:
+            view += np.where(winner, dout, 0)
+        else:
+            np.copyto(view, dout, where=winner)
+    return dx
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax by log-sum-exp with the row maximum subtracted."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+def softmax(logits):
+    """Row-wise softmax, stable for any finite logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted

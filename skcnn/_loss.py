@@ -1,0 +1,54 @@
+"""Softmax cross-entropy, fused with its gradient."""
+
+import numpy as np
+
+from ._functional import log_softmax
+
+
+class SoftmaxCrossEntropy:
+    """Mean (sample-weighted) cross-entropy of softmax probabilities.
+
+    ``loss(logits, y, sample_weight)`` returns the scalar loss and the gradient
+    with respect to the logits. The loss is computed by log-sum-exp with the
+    row maximum subtracted, so it is finite for any finite logits.
+
+    With ``p = softmax(logits)`` the gradient of the weighted mean
+    ``sum_i w_i * (-log p[i, y_i]) / sum_i w_i`` is
+    ``w_i * (p[i] - onehot(y_i)) / sum_i w_i``: valid because softmax is the
+    canonical link of the multinomial log-loss.
+    """
+
+    def __call__(self, logits, y, sample_weight=None):
+        """Return ``(loss, dlogits)``.
+
+        Parameters
+        ----------
+        logits : ndarray of shape (n_samples, n_classes)
+        y : ndarray of shape (n_samples,)
+            Integer class indices in ``[0, n_classes)``.
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Non-negative weights; None means all ones.
+
+        Returns
+        -------
+        loss : float
+            The weighted mean cross-entropy (a Python float, computed in
+            float64 whatever the logits' dtype).
+        dlogits : ndarray of shape (n_samples, n_classes)
+            Gradient of ``loss`` with respect to ``logits``, in their dtype.
+        """
+        n = logits.shape[0]
+        rows = np.arange(n)
+        log_proba = log_softmax(logits)
+        nll = -log_proba[rows, y].astype(np.float64)
+        dlogits = np.exp(log_proba)
+        dlogits[rows, y] -= 1
+        if sample_weight is None:
+            weight_sum = float(n)
+            loss = nll.sum() / weight_sum
+            dlogits /= logits.dtype.type(weight_sum)
+        else:
+            weight_sum = float(np.sum(sample_weight, dtype=np.float64))
+            loss = float(nll @ sample_weight) / weight_sum
+            dlogits *= (sample_weight / weight_sum).astype(logits.dtype)[:, None]
+        return float(loss), dlogits

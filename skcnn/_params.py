@@ -1,0 +1,144 @@
+"""Validation of the estimator's hyperparameters, run once at the start of fit.
+
+Each check raises a ``ValueError`` (``TypeError`` for a wrong type) naming the
+parameter and the value received, in the style of Keras and scikit-learn:
+``filters must be a tuple of positive ints. Received filters=(0,).``
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._functional import as_pair, resolve_padding
+from .layers import ACTIVATIONS
+
+
+def _fail(name, value, expected, error=ValueError):
+    raise error(f"{name} must be {expected}. Received {name}={value!r}.")
+
+
+def _is_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _int_tuple(name, value, expected):
+    if _is_int(value):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not all(
+        _is_int(v) and v >= 1 for v in value
+    ):
+        _fail(name, value, expected)
+    return tuple(int(v) for v in value)
+
+
+def _real(name, value, low, high, low_closed, high_closed):
+    if not _is_real(value):
+        _fail(name, value, "a real number", TypeError)
+    ok_low = value >= low if low_closed else value > low
+    ok_high = value <= high if high_closed else value < high
+    if not (ok_low and ok_high) or np.isnan(value):
+        left = "[" if low_closed else "("
+        right = "]" if high_closed else ")"
+        _fail(name, value, f"in the range {left}{low}, {high}{right}")
+    return float(value)
+
+
+def _bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, value, "a bool", TypeError)
+    return bool(value)
+
+
+def _choice(name, value, options):
+    if not isinstance(value, str) or value not in options:
+        _fail(name, value, f"one of {sorted(options)}")
+    return value
+
+
+def validate_hyperparameters(est):
+    """Check every hyperparameter of ``est``; return the normalized values.
+
+    Returns a dict holding the architecture in normalized form (pairs for
+    kernel and pool sizes, tuples for layer sizes) plus the resolved batch
+    size rule; the estimator's own attributes are never modified.
+    """
+    p = {}
+    p["filters"] = _int_tuple("filters", est.filters, "a tuple of positive ints")
+    p["kernel_size"] = as_pair(est.kernel_size, "kernel_size")
+    p["pool_size"] = as_pair(est.pool_size, "pool_size")
+    resolve_padding(est.padding, p["kernel_size"])
+    p["padding"] = est.padding if isinstance(est.padding, str) else (
+        est.padding if _is_int(est.padding) else tuple(est.padding)
+    )
+    p["hidden_layer_sizes"] = _int_tuple(
+        "hidden_layer_sizes", est.hidden_layer_sizes, "a tuple of positive ints"
+    )
+    p["activation"] = _choice("activation", est.activation, set(ACTIVATIONS))
+    if est.image_shape is not None:
+        shape = est.image_shape
+        if not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3) or not all(
+            _is_int(s) and s >= 1 for s in shape
+        ):
+            _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
+    _choice("solver", est.solver, {"adam", "sgd"})
+    _real("alpha", est.alpha, 0, np.inf, True, False)
+    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
+        if not _is_int(est.batch_size) or est.batch_size < 1:
+            _fail("batch_size", est.batch_size, "'auto' or a positive int")
+    _real("learning_rate_init", est.learning_rate_init, 0, np.inf, False, False)
+    if not _is_int(est.max_iter) or est.max_iter < 1:
+        _fail("max_iter", est.max_iter, "a positive int")
+    _real("tol", est.tol, 0, np.inf, True, False)
+    n = est.n_iter_no_change
+    if not ((_is_int(n) and n >= 1) or (_is_real(n) and n == np.inf)):
+        _fail("n_iter_no_change", n, "a positive int or np.inf")
+    _bool("early_stopping", est.early_stopping)
+    _real("validation_fraction", est.validation_fraction, 0, 1, False, False)
+    _real("momentum", est.momentum, 0, 1, True, True)
+    _bool("nesterovs_momentum", est.nesterovs_momentum)
+    _real("beta_1", est.beta_1, 0, 1, True, False)
+    _real("beta_2", est.beta_2, 0, 1, True, False)
+    _real("epsilon", est.epsilon, 0, np.inf, False, False)
+    _bool("shuffle", est.shuffle)
+    _bool("warm_start", est.warm_start)
+    if not (_is_int(est.verbose) or isinstance(est.verbose, (bool, np.bool_))):
+        _fail("verbose", est.verbose, "a bool or an int", TypeError)
+    cw = est.class_weight
+    if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
+        _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")
+    return p
+
+
+def resolve_image_shape(image_shape, n_features, shape_from_X=None):
+    """The ``(C, H, W)`` of one sample.
+
+    ``image_shape`` (None, (H, W) or (C, H, W)) wins; a 3-D or 4-D X gives its
+    own shape; otherwise a perfect-square ``n_features`` is one square
+    channel and anything else a ``1 x n_features`` signal.
+    """
+    if image_shape is not None:
+        shape = tuple(int(s) for s in image_shape)
+        shape = (1,) + shape if len(shape) == 2 else shape
+        size = int(np.prod(shape))
+        if size != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} holds {size} values per "
+                f"sample, but X has {n_features} features per sample."
+            )
+        if shape_from_X is not None and shape != shape_from_X:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} does not match the shape "
+                f"{shape_from_X} of the samples in X."
+            )
+        return shape
+    if shape_from_X is not None:
+        return shape_from_X
+    side = math.isqrt(n_features)
+    if side * side == n_features:
+        return (1, side, side)
+    return (1, 1, n_features)

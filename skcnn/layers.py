@@ -1,0 +1,433 @@
+"""Network layers with PyTorch's semantics, for the estimator and for notebooks.
+
+Every layer follows one small protocol:
+
+- ``compute_output_shape(input_shape)`` maps the shape of one sample
+  (without the batch axis) to the shape of one output sample, raising a
+  ``ValueError`` for input the layer cannot take.
+- ``build(input_shape, rng, dtype)`` does the same, and allocates and
+  initializes the parameters. Shape errors surface here, before training.
+- ``forward(X, training=False)`` maps a batch. With ``training=True`` the
+  layer keeps what ``backward`` needs; inference stores nothing.
+- ``backward(dY, input_grad=True)`` fills ``grads`` (same order as
+  ``params``) and returns ``dX`` (``None`` when ``input_grad=False``, which
+  skips the work for a network's first layer). Layers never update their own
+  parameters: one optimizer owns every update.
+
+Images are ``(N, C, H, W)`` and convolution weights ``(out, in, kh, kw)``, as
+in PyTorch. The arrays the convolutional layers return are NCHW-shaped views
+of channels-last memory (PyTorch's ``channels_last``): index them as NCHW,
+their values are the same; only the kernels below see the memory order.
+
+Examples
+--------
+>>> import numpy as np
+>>> from skcnn.layers import Conv2D, MaxPool2D, ReLU
+>>> rng = np.random.RandomState(0)
+>>> conv = Conv2D(4, kernel_size=3, padding="same")
+>>> conv.build((1, 8, 8), rng, np.float64)
+(4, 8, 8)
+>>> X = rng.rand(2, 1, 8, 8)
+>>> out = MaxPool2D(2).forward(ReLU().forward(conv.forward(X)))
+>>> out.shape
+(2, 4, 4, 4)
+"""
+
+import numpy as np
+from scipy.special import expit
+
+from ._functional import (
+    as_pair,
+    conv2d_backward_input,
+    conv2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    output_length,
+    resolve_padding,
+)
+from ._loss import SoftmaxCrossEntropy
+
+__all__ = [
+    "ACTIVATIONS",
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "Identity",
+    "Layer",
+    "Logistic",
+    "MaxPool2D",
+    "ReLU",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+]
+
+
+def _nhwc(x):
+    """Channels-last view of an NCHW-shaped array (free for our own outputs)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def _nchw(x):
+    """NCHW-shaped view of a channels-last array."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def _glorot_uniform(rng, shape, fan_in, fan_out, dtype):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(dtype, copy=False)
+
+
+def _check_image_shape(layer, input_shape):
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{type(layer).__name__} expects samples of shape (C, H, W). "
+            f"Received input_shape={tuple(input_shape)!r}."
+        )
+    return tuple(int(s) for s in input_shape)
+
+
+class Layer:
+    """Base class: a layer without parameters that passes data through."""
+
+    def __init__(self):
+        self.params = []
+        self.grads = []
+        self.input_shape = None
+        self.output_shape = None
+        self._cache = None
+
+    def compute_output_shape(self, input_shape):
+        """The shape of one output sample; raises ValueError for a bad input shape."""
+        return tuple(input_shape)
+
+    def build(self, input_shape, rng, dtype):
+        """Learn the input shape, allocate parameters, return the output shape."""
+        self.output_shape = self.compute_output_shape(input_shape)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        return self.output_shape
+
+    def forward(self, X, training=False):
+        """Map a batch ``X``; with ``training=True`` keep what backward needs."""
+        return X
+
+    def backward(self, dY, input_grad=True):
+        """Fill ``grads`` and return the gradient with respect to the input."""
+        return dY if input_grad else None
+
+    def clear_cache(self):
+        """Drop what the last training forward pass kept."""
+        self._cache = None
+
+    def _set_params(self, weight):
+        """Install ``weight`` and, with ``use_bias``, a zero bias (one per output)."""
+        self.weight = weight
+        self.params = [weight]
+        if self.use_bias:
+            self.bias = np.zeros(self.output_shape[0], dtype=weight.dtype)
+            self.params.append(self.bias)
+        self.grads = [np.zeros_like(p) for p in self.params]
+
+    def _pop_cache(self):
+        if self._cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward called without a preceding "
+                "forward(X, training=True)."
+            )
+        cache, self._cache = self._cache, None
+        return cache
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as ``torch.nn.Conv2d``).
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels.
+    kernel_size : int or tuple of (int, int), default=3
+        Height and width of the kernel.
+    stride : int or tuple of (int, int), default=1
+        Step between windows.
+    padding : {"valid", "same"}, int or tuple of (int, int), default="valid"
+        Zero padding. ``"same"`` keeps the spatial size (stride 1 only) with
+        PyTorch's split: ``k // 2`` on each side for odd kernels.
+    bias : bool, default=True
+        Whether to add a learned bias per output channel.
+
+    Attributes
+    ----------
+    weight : ndarray of shape (filters, in_channels, kh, kw)
+        Set by ``build``.
+    bias : ndarray of shape (filters,) or None
+        Set by ``build``; None when ``bias=False``.
+    """
+
+    def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
+        super().__init__()
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(
+                f"filters must be a positive int. Received filters={filters!r}."
+            )
+        self.filters = int(filters)
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.stride = as_pair(stride, "stride")
+        self.pads = resolve_padding(padding, self.kernel_size)
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(
+                "padding='same' needs stride 1, as in PyTorch. "
+                f"Received stride={stride!r}."
+            )
+        self.padding = padding
+        self.use_bias = bool(bias)
+        self.weight = self.bias = None
+
+    def compute_output_shape(self, input_shape):
+        c, h, w = _check_image_shape(self, input_shape)
+        (top, bottom), (left, right) = self.pads
+        kh, kw = self.kernel_size
+        if kh > h + top + bottom or kw > w + left + right:
+            raise ValueError(
+                f"kernel_size={self.kernel_size} is larger than the padded input "
+                f"({h + top + bottom}, {w + left + right}) of a Conv2D with "
+                f"padding={self.padding!r} on input of shape {(c, h, w)}. Use a "
+                "smaller kernel or padding='same'."
+            )
+        return (
+            self.filters,
+            output_length(h, kh, self.stride[0], top, bottom),
+            output_length(w, kw, self.stride[1], left, right),
+        )
+
+    def build(self, input_shape, rng, dtype):
+        self.output_shape = self.compute_output_shape(input_shape)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        c, o, (kh, kw) = self.input_shape[0], self.filters, self.kernel_size
+        weight = _glorot_uniform(rng, (o, c, kh, kw), c * kh * kw, o * kh * kw, dtype)
+        self._set_params(weight)
+        return self.output_shape
+
+    def _weight_matrix(self):
+        """Weights as the ``(kh*kw*C, O)`` matrix that multiplies im2col rows."""
+        o = self.filters
+        return self.weight.transpose(2, 3, 1, 0).reshape(-1, o)
+
+    def forward(self, X, training=False):
+        out, cols = conv2d_forward(
+            _nhwc(X), self._weight_matrix(), self.bias, self.kernel_size,
+            self.stride, self.pads,
+        )
+        if training:
+            self._cache = (cols, X.shape[2:])
+        return _nchw(out)
+
+    def backward(self, dY, input_grad=True):
+        cols, input_hw = self._pop_cache()
+        dout = np.ascontiguousarray(_nhwc(dY))
+        dout2 = dout.reshape(-1, self.filters)
+        kh, kw = self.kernel_size
+        c = self.weight.shape[1]
+        dw = cols.T @ dout2
+        self.grads[0][...] = dw.reshape(kh, kw, c, self.filters).transpose(3, 2, 0, 1)
+        if self.use_bias:
+            np.matmul(np.ones(dout2.shape[0], dtype=dout2.dtype), dout2, out=self.grads[1])
+        if not input_grad:
+            return None
+        weight_offsets = np.ascontiguousarray(self.weight.transpose(2, 3, 0, 1))
+        dx = conv2d_backward_input(dout, weight_offsets, input_hw, self.stride, self.pads)
+        return _nchw(dx)
+
+    def __repr__(self):
+        return (
+            f"Conv2D({self.filters}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding!r})"
+        )
+
+
+class MaxPool2D(Layer):
+    """2-D max-pooling (as ``torch.nn.MaxPool2d``, floor mode, no padding).
+
+    The gradient of each window goes to exactly one input: the first maximum
+    in row-major window order, as PyTorch does.
+
+    Parameters
+    ----------
+    pool_size : int or tuple of (int, int), default=2
+        Height and width of the window.
+    stride : int, tuple of (int, int) or None, default=None
+        Step between windows; ``None`` means ``pool_size``.
+    """
+
+    def __init__(self, pool_size=2, stride=None):
+        super().__init__()
+        self.pool_size = as_pair(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
+
+    def compute_output_shape(self, input_shape):
+        c, h, w = _check_image_shape(self, input_shape)
+        ph, pw = self.pool_size
+        if ph > h or pw > w:
+            raise ValueError(
+                f"pool_size={self.pool_size} is larger than the input ({h}, {w})."
+            )
+        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
+
+    def forward(self, X, training=False):
+        x = _nhwc(X)
+        out, argmax = maxpool2d_forward(x, self.pool_size, self.stride, training)
+        if training:
+            self._cache = (argmax, x.shape)
+        return _nchw(out)
+
+    def backward(self, dY, input_grad=True):
+        argmax, input_shape = self._pop_cache()
+        if not input_grad:
+            return None
+        dx = maxpool2d_backward(_nhwc(dY), argmax, input_shape, self.pool_size, self.stride)
+        return _nchw(dx)
+
+    def __repr__(self):
+        return f"MaxPool2D(pool_size={self.pool_size}, stride={self.stride})"
+
+
+class Flatten(Layer):
+    """Flatten ``(C, H, W)`` samples to vectors in PyTorch's ``(C, H, W)`` order."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, X, training=False):
+        if training:
+            self._cache = X.shape
+        return X.reshape(X.shape[0], -1)
+
+    def backward(self, dY, input_grad=True):
+        shape = self._pop_cache()
+        if not input_grad:
+            return None
+        if len(shape) != 4:
+            return dY.reshape(shape)
+        n, c, h, w = shape
+        # Hand the gradient back in the channels-last memory the layers below use.
+        dx = _nchw(np.empty((n, h, w, c), dtype=dY.dtype))
+        dx[...] = dY.reshape(shape)
+        return dx
+
+
+class Dense(Layer):
+    """Fully connected layer ``X @ weight + bias`` (weight of shape (in, out)).
+
+    Parameters
+    ----------
+    units : int
+        Number of outputs.
+    bias : bool, default=True
+        Whether to add a learned bias.
+    """
+
+    def __init__(self, units, bias=True):
+        super().__init__()
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"units must be a positive int. Received units={units!r}.")
+        self.units = int(units)
+        self.use_bias = bool(bias)
+        self.weight = self.bias = None
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                "Dense expects flat samples of shape (n_features,); put a Flatten "
+                f"layer before it. Received input_shape={tuple(input_shape)!r}."
+            )
+        return (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        self.output_shape = self.compute_output_shape(input_shape)
+        fan_in = int(input_shape[0])
+        self.input_shape = (fan_in,)
+        self._set_params(_glorot_uniform(rng, (fan_in, self.units), fan_in, self.units, dtype))
+        return self.output_shape
+
+    def forward(self, X, training=False):
+        out = X @ self.weight
+        if self.use_bias:
+            out += self.bias
+        if training:
+            self._cache = X
+        return out
+
+    def backward(self, dY, input_grad=True):
+        X = self._pop_cache()
+        np.matmul(X.T, dY, out=self.grads[0])
+        if self.use_bias:
+            np.matmul(np.ones(dY.shape[0], dtype=dY.dtype), dY, out=self.grads[1])
+        return dY @ self.weight.T if input_grad else None
+
+    def __repr__(self):
+        return f"Dense({self.units})"
+
+
+class _Activation(Layer):
+    """Elementwise activation; subclasses give ``_apply`` and ``_slope``.
+
+    ``_slope(out)`` is the derivative expressed through the output, so the
+    forward pass keeps only its output. The outputs keep the input's memory
+    layout (numpy's ``order='K'``).
+    """
+
+    def forward(self, X, training=False):
+        out = self._apply(X)
+        if training:
+            self._cache = out
+        return out
+
+    def backward(self, dY, input_grad=True):
+        out = self._pop_cache()
+        if not input_grad:
+            return None
+        return dY * self._slope(out)
+
+
+class ReLU(_Activation):
+    """``max(x, 0)``; its derivative at 0 is 0, as in PyTorch."""
+
+    def _apply(self, X):
+        return np.maximum(X, 0)
+
+    def _slope(self, out):
+        return out > 0
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent."""
+
+    def _apply(self, X):
+        return np.tanh(X)
+
+    def _slope(self, out):
+        return 1 - out * out
+
+
+class Logistic(_Activation):
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
+
+    def _apply(self, X):
+        return expit(X)
+
+    def _slope(self, out):
+        return out * (1 - out)
+
+
+class Identity(_Activation):
+    """No-op activation (``"identity"``, as in MLPClassifier)."""
+
+    def _apply(self, X):
+        return X
+
+    def _slope(self, out):
+        return np.ones((), dtype=out.dtype)
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Logistic, "identity": Identity}

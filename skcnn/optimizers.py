@@ -1,0 +1,104 @@
+"""Stochastic optimizers that own every parameter update.
+
+Each optimizer is built on the list of live parameter arrays and updates them
+in place with ``step(grads)``, so the arrays a model exposes (its ``coefs_``)
+stay the very arrays that are trained. The update rules are scikit-learn's
+``MLPClassifier`` rules (``sklearn/neural_network/_stochastic_optimizers.py``).
+"""
+
+import numpy as np
+
+__all__ = ["SGD", "Adam"]
+
+
+class _Optimizer:
+    def __init__(self, params, learning_rate):
+        self.params = list(params)
+        self.learning_rate = float(learning_rate)
+
+    def state(self):
+        """A deep copy of the optimizer's state, for ``set_state``."""
+        return {
+            key: [a.copy() for a in value] if isinstance(value, list) else value
+            for key, value in vars(self).items()
+            if key != "params"
+        }
+
+    def set_state(self, state):
+        """Restore a copy made by ``state`` (arrays are written in place)."""
+        for key, value in state.items():
+            if isinstance(value, list):
+                for current, saved in zip(getattr(self, key), value):
+                    current[...] = saved
+            else:
+                setattr(self, key, value)
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum.
+
+    ``v <- momentum * v - learning_rate * g``, then ``p <- p + v``; with
+    Nesterov's momentum ``p <- p + momentum * v - learning_rate * g``.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The arrays to update in place.
+    learning_rate : float, default=0.1
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+    """
+
+    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True):
+        super().__init__(params, learning_rate)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.velocities = [np.zeros_like(p) for p in self.params]
+
+    def step(self, grads):
+        """Update every parameter in place from its gradient."""
+        lr, mu = self.learning_rate, self.momentum
+        for p, g, v in zip(self.params, grads, self.velocities):
+            v *= mu
+            v -= lr * g
+            if self.nesterov:
+                p += mu * v - lr * g
+            else:
+                p += v
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba, 2014), with the bias correction folded into the step.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The arrays to update in place.
+    learning_rate : float, default=0.001
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates.
+    epsilon : float, default=1e-8
+    """
+
+    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        super().__init__(params, learning_rate)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.ms = [np.zeros_like(p) for p in self.params]
+        self.vs = [np.zeros_like(p) for p in self.params]
+
+    def step(self, grads):
+        """Update every parameter in place from its gradient."""
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for p, g, m, v in zip(self.params, grads, self.ms, self.vs):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            denom = np.sqrt(v)
+            denom += self.epsilon
+            p -= lr * m / denom
