@@ -626,6 +626,32 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
     def _predict_index(self, X):
         return self._logits(X).argmax(axis=1)
 
+    @property
+    def layers_(self):
+        """The fitted layers, in network order (see :mod:`skcnn.layers`)."""
+        check_is_fitted(self)
+        return list(self._network.layers)
+
+    def layer_outputs(self, X):
+        """The output of every layer for ``X``: feature maps for inspection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals (a few: every layer's output is kept).
+
+        Returns
+        -------
+        outputs : list of ndarray
+            One array per layer of ``layers_``: ``(n_samples, C, H, W)`` after
+            convolution, pooling and their activations, ``(n_samples, n)``
+            after Flatten and dense layers; the last holds the logits.
+        """
+        X = self._validate_X_predict(X)
+        images = X.reshape((-1,) + self.image_shape_)
+        return [np.ascontiguousarray(out) for out in self._network.forward_all(images)]
+
     def predict_proba(self, X):
         """Probability of every class.
 
