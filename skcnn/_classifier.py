@@ -1,5 +1,6 @@
 """NumpyCNNClassifier: a convolutional network as a scikit-learn classifier."""
 
+import math
 import time
 import warnings
 
@@ -10,7 +11,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -369,13 +369,22 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.class_weight is not None:
             if self.class_weight == "balanced":
-                present = np.unique(y_index)
+                # n_samples / (n_classes * count), counting with the sample
+                # weights so that integer weights act like repeated samples.
+                counts = np.bincount(y_index, weights=weights, minlength=len(classes_))
+                present = counts > 0
                 per_class = np.ones(len(classes_))
-                per_class[present] = compute_class_weight(
-                    "balanced", classes=present, y=y_index
-                )
+                per_class[present] = counts.sum() / (present.sum() * counts[present])
             else:
-                per_class = compute_class_weight(self.class_weight, classes=classes_, y=y)
+                unknown = [c for c in self.class_weight if not np.isin(c, classes_)]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight has labels that are not classes: {unknown!r}; "
+                        f"the classes are {classes_.tolist()!r}."
+                    )
+                per_class = np.array(
+                    [float(self.class_weight.get(c, 1.0)) for c in classes_.tolist()]
+                )
             class_w = per_class[y_index].astype(X.dtype)
             weights = class_w if weights is None else weights * class_w
         if weights is not None and not weights.sum() > 0:
@@ -386,22 +395,27 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         return weights
 
     def _split(self, X, y_index, weights, rng):
-        """Hold out the early-stopping validation set (stratified)."""
+        """Hold out the early-stopping validation set (stratified).
+
+        The validation set gets at least one sample per class (and 2 in all),
+        so that stratification is possible on small data.
+        """
         if not self.early_stopping:
             return {"train": (X, y_index, weights), "val": None}
+        n, n_classes = X.shape[0], len(np.unique(y_index))
+        n_val = max(math.ceil(self.validation_fraction * n), n_classes, 2)
+        if n - n_val < n_classes:
+            raise ValueError(
+                f"early_stopping=True needs a stratified validation set of "
+                f"{n_val} samples (validation_fraction={self.validation_fraction!r}, "
+                f"at least one sample per class) and at least one training sample "
+                f"per class, but X has only {n} samples of {n_classes} classes. "
+                "Use more data or early_stopping=False."
+            )
         arrays = [X, y_index] if weights is None else [X, y_index, weights]
-        parts = train_test_split(
-            *arrays, test_size=self.validation_fraction, random_state=rng,
-            stratify=y_index,
-        )
+        parts = train_test_split(*arrays, test_size=n_val, random_state=rng, stratify=y_index)
         X_train, X_val, y_train, y_val = parts[:4]
         w_train, w_val = parts[4:] if weights is not None else (None, None)
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                f"The validation set is too small ({X_val.shape[0]} samples) for "
-                f"early_stopping: increase validation_fraction="
-                f"{self.validation_fraction!r} or the size of the data."
-            )
         return {"train": (X_train, y_train, w_train), "val": (X_val, y_val, w_val)}
 
     def _initialize(self, data):

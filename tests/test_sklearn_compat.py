@@ -1,0 +1,31 @@
+"""The full scikit-learn estimator contract, on several architectures.
+
+No expected failures and no ``poor_score`` / ``non_deterministic`` tags: every
+check of ``check_estimator`` runs and must pass.
+"""
+
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skcnn import NumpyCNNClassifier
+
+CONFIGURATIONS = [
+    NumpyCNNClassifier(),
+    NumpyCNNClassifier(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd"),
+    NumpyCNNClassifier(filters=(4,), kernel_size=(1, 3), pool_size=1, activation="tanh"),
+    NumpyCNNClassifier(filters=(6,), padding=1, activation="logistic", learning_rate_init=0.01),
+]
+
+
+@parametrize_with_checks(CONFIGURATIONS)
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def test_no_escape_hatches():
+    for est in CONFIGURATIONS:
+        tags = get_tags(est)
+        assert not tags.classifier_tags.poor_score
+        assert not tags.non_deterministic
+        assert tags.input_tags.two_d_array
+        assert tags.estimator_type == "classifier"
