@@ -1,0 +1,226 @@
+"""NumpyCNNClassifier on the real digits images, and inside scikit-learn tools."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from skcnn import NumpyCNNClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def small(**params):
+    """A small, fast network; enough for >= 0.95 on digits in a few epochs."""
+    defaults = dict(filters=(8,), hidden_layer_sizes=(), learning_rate_init=0.01,
+                    batch_size=32, max_iter=6, random_state=0)
+    return NumpyCNNClassifier(**{**defaults, **params})
+
+
+def test_learns_digits(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small().fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+    assert clf.image_shape_ == (1, 8, 8)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 6
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.t_ == 6 * len(X_train)
+
+
+def test_same_random_state_gives_bit_identical_models(digits):
+    X_train, X_test, y_train, _ = digits
+    a = small(max_iter=3).fit(X_train, y_train)
+    b = small(max_iter=3).fit(X_train, y_train)
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    c = small(max_iter=3, random_state=1).fit(X_train, y_train)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+def test_coefs_are_the_live_parameters(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = small(max_iter=1).fit(X_train, y_train)
+    conv, dense = clf.coefs_
+    assert conv.shape == (8, 1, 3, 3)
+    assert dense.shape == (8 * 4 * 4, 10)
+    assert [b.shape for b in clf.intercepts_] == [(8,), (10,)]
+    before = clf.predict_proba(X_test[:5])
+    clf.coefs_[-1][...] = 0
+    clf.intercepts_[-1][...] = 0
+    np.testing.assert_allclose(clf.predict_proba(X_test[:5]), 0.1)
+    assert not np.allclose(before, 0.1)
+
+
+def test_float32_stays_float32(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small(max_iter=3).fit(X_train.astype(np.float32), y_train)
+    assert all(w.dtype == np.float32 for w in clf.coefs_ + clf.intercepts_)
+    clf64 = small(max_iter=3).fit(X_train, y_train)
+    assert all(w.dtype == np.float64 for w in clf64.coefs_)
+    # Same initialization, same data up to rounding: nearly the same model.
+    assert np.mean(clf.predict(X_test) == clf64.predict(X_test)) > 0.97
+    proba = clf.predict_proba(X_test)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+
+
+def test_images_as_3d_and_4d_arrays(digits):
+    X_train, X_test, y_train, _ = digits
+    flat = small(max_iter=2).fit(X_train, y_train)
+    images = small(max_iter=2).fit(X_train.reshape(-1, 8, 8), y_train)
+    nchw = small(max_iter=2).fit(X_train.reshape(-1, 1, 8, 8), y_train)
+    assert images.image_shape_ == nchw.image_shape_ == (1, 8, 8)
+    expected = flat.predict_proba(X_test)
+    np.testing.assert_array_equal(images.predict_proba(X_test.reshape(-1, 8, 8)), expected)
+    np.testing.assert_array_equal(nchw.predict_proba(X_test.reshape(-1, 1, 8, 8)), expected)
+    # A model fitted on images predicts flat rows of the same length too.
+    np.testing.assert_array_equal(nchw.predict_proba(X_test), expected)
+    with pytest.raises(ValueError, match=r"shape \(1, 4, 16\).*\(1, 8, 8\)"):
+        nchw.predict(X_test.reshape(-1, 1, 4, 16))
+
+
+def test_image_shape_parameter():
+    rng = np.random.RandomState(0)
+    X = rng.rand(30, 2 * 3 * 5)
+    y = np.arange(30) % 2
+    clf = NumpyCNNClassifier(filters=(4,), image_shape=(2, 3, 5), max_iter=2).fit(X, y)
+    assert clf.image_shape_ == (2, 3, 5)
+    assert clf.coefs_[0].shape == (4, 2, 3, 3)
+    clf = NumpyCNNClassifier(filters=(4,), image_shape=(6, 5), max_iter=2).fit(X, y)
+    assert clf.image_shape_ == (1, 6, 5)
+    with pytest.raises(ValueError, match=r"image_shape=\(4, 4\) holds 16 values.*30 features"):
+        NumpyCNNClassifier(image_shape=(4, 4)).fit(X, y)
+
+
+@pytest.mark.parametrize("n_features, expected", [(1, (1, 1, 1)), (7, (1, 1, 7)), (9, (1, 3, 3)), (50, (1, 1, 50))])
+def test_any_number_of_features(n_features, expected):
+    rng = np.random.RandomState(0)
+    X = rng.rand(20, n_features)
+    y = (X[:, 0] > 0.5).astype(int)
+    clf = NumpyCNNClassifier(max_iter=3, random_state=0).fit(X, y)
+    assert clf.image_shape_ == expected
+    proba = clf.predict_proba(X)
+    assert proba.shape == (20, 2) and np.all(np.isfinite(proba))
+
+
+def test_pipeline_and_grid_search_with_n_jobs(digits):
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(MinMaxScaler(), small(max_iter=4))
+    search = GridSearchCV(
+        pipe, {"numpycnnclassifier__filters": [(4,), (8,)]}, cv=2, n_jobs=2
+    ).fit(X_train * 16, y_train)
+    assert search.best_params_["numpycnnclassifier__filters"] in [(4,), (8,)]
+    assert search.score(X_test * 16, y_test) >= 0.9
+    # n_jobs=2 (loky processes) gives the same scores as n_jobs=1.
+    serial = GridSearchCV(
+        pipe, {"numpycnnclassifier__filters": [(4,), (8,)]}, cv=2, n_jobs=1
+    ).fit(X_train * 16, y_train)
+    np.testing.assert_array_equal(
+        search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
+
+
+def test_cross_val_score(digits):
+    X_train, _, y_train, _ = digits
+    scores = cross_val_score(small(max_iter=4), X_train, y_train, cv=3)
+    assert scores.shape == (3,) and scores.min() >= 0.9
+
+
+def test_clone_and_pickle_round_trip(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = small(max_iter=2).fit(X_train, y_train)
+    unfitted = clone(clf)
+    assert not hasattr(unfitted, "coefs_")
+    assert unfitted.get_params() == clf.get_params()
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
+    # The restored model still trains, and its coefs_ are still its live weights.
+    restored.partial_fit(X_train, y_train)
+    assert not np.array_equal(restored.coefs_[0], clf.coefs_[0])
+    assert restored.coefs_[0] is restored.layers_[0].weight
+
+
+def test_partial_fit_streaming(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small()
+    classes = np.arange(10)
+    for epoch in range(5):
+        for chunk in np.array_split(np.arange(len(X_train)), 5):
+            clf.partial_fit(X_train[chunk], y_train[chunk], classes=classes if epoch == 0 else None)
+    assert clf.n_iter_ == 25
+    assert clf.score(X_test, y_test) >= 0.95
+    with pytest.raises(ValueError, match=r"labels not in classes: \[11\]"):
+        clf.partial_fit(X_train[:3], [1, 11, 2])
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        small().partial_fit(X_train, y_train)
+
+
+def test_partial_fit_sees_classes_missing_from_first_chunk(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = small().partial_fit(X_train[y_train < 5], y_train[y_train < 5], classes=np.arange(10))
+    assert clf.predict_proba(X_test).shape == (len(X_test), 10)
+    clf.partial_fit(X_train, y_train)
+    assert set(clf.predict(X_test)) > set(range(5))
+
+
+def test_warm_start_continues_training(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small(max_iter=2, warm_start=True).fit(X_train, y_train)
+    first = [w.copy() for w in clf.coefs_]
+    clf.fit(X_train, y_train)
+    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
+    # It continued from the first weights: a cold 4-epoch fit differs from
+    # re-initializing, and the loss keeps going down.
+    assert clf.loss_curve_[3] < clf.loss_curve_[1]
+    assert not np.array_equal(first[0], clf.coefs_[0])
+    cold = small(max_iter=2).fit(X_train, y_train)
+    cold.fit(X_train, y_train)
+    assert cold.n_iter_ == 2
+    with pytest.raises(ValueError, match="filters changed"):
+        clf.set_params(filters=(4,)).fit(X_train, y_train)
+
+
+def test_early_stopping_keeps_the_best_weights(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small(early_stopping=True, max_iter=30, n_iter_no_change=3).fit(X_train, y_train)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.score(X_test, y_test) >= 0.93
+
+
+def test_verbose_prints_one_line_per_epoch(digits, capsys):
+    X_train, _, y_train, _ = digits
+    small(max_iter=3, verbose=True, early_stopping=True).fit(X_train, y_train)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("Epoch 1, loss = ")
+    assert "validation score = " in lines[0] and "s/epoch" in lines[0] and "left" in lines[0]
+
+
+def test_dataframe_feature_names(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, X_test, y_train, _ = digits
+    columns = [f"pixel_{i}" for i in range(64)]
+    clf = small(max_iter=1).fit(pd.DataFrame(X_train, columns=columns), y_train)
+    assert list(clf.feature_names_in_) == columns
+    assert clf.predict(pd.DataFrame(X_test, columns=columns)).shape == (len(X_test),)
+
+
+def test_string_labels_and_class_weight():
+    X, y = load_digits(n_class=3, return_X_y=True)
+    labels = np.array(["zero", "one", "two"])[y]
+    clf = small(max_iter=3, class_weight={"zero": 1e-4}).fit(X / 16, labels)
+    assert list(clf.classes_) == ["one", "two", "zero"]
+    assert np.mean(clf.predict(X / 16) == "zero") < 0.1
+    with pytest.raises(ValueError, match=r"class_weight has labels that are not classes: \['three'\]"):
+        small(class_weight={"three": 2.0}).fit(X / 16, labels)
