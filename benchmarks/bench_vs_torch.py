@@ -1,0 +1,570 @@
+"""skcnn side by side with PyTorch CPU and scikit-learn's MLPClassifier.
+
+Trains the two networks of issue 3 ("Speed") on real MNIST digits in one
+process, alternating the frameworks epoch by epoch so that machine drift
+hits all of them alike, and prints markdown tables:
+
+- seconds per training epoch (median over the epochs), and skcnn / torch;
+- images per second at predict on the test images (median of a few
+  alternated repeats), and the ratio of predict times;
+- test accuracy after the same number of epochs, and the difference;
+- growth of the process's resident memory while predicting 60,000 images,
+  each framework in a fresh subprocess;
+- skcnn's epoch time at a quarter, half and all of the training set
+  (linear scaling).
+
+The networks (float32, batch 64, Adam with learning rate 1e-3, shuffled):
+
+- A: conv 8 3x3 "valid" -> relu -> max-pool 2 -> softmax (10 classes);
+- B: conv 32 3x3 "same" -> relu -> pool 2 -> conv 64 3x3 "same" -> relu ->
+  pool 2 -> dense 128 -> relu -> softmax.
+
+PyTorch is optional: without it the torch columns read "n/a". Run it as::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_vs_torch.py
+
+(see ``benchmarks/README.md``: these variables pin an older, slower OpenBLAS
+kernel on some machines).
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from skcnn import NumpyCNNClassifier
+from skcnn.datasets import load_mnist
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # PyTorch is an optional benchmark dependency
+    torch = nn = None
+
+NETS = {
+    "A": {
+        "skcnn": dict(filters=(8,), padding="valid", hidden_layer_sizes=()),
+        "description": 'conv 8 3x3 "valid" -> relu -> pool 2 -> softmax',
+        "epochs": 5,
+    },
+    "B": {
+        "skcnn": dict(filters=(32, 64), padding="same", hidden_layer_sizes=(128,)),
+        "description": 'conv 32 "same" -> relu -> pool -> conv 64 "same" -> relu '
+        "-> pool -> dense 128 -> relu -> softmax",
+        "epochs": 3,
+    },
+}
+GOAL_TRAIN_RATIO = {"A": 1.5, "B": 1.0}
+GOAL_PREDICT_RATIO = 1.0
+GOAL_ACCURACY_POINTS = 0.5
+GOAL_MEMORY_MB = 1024
+FRAMEWORKS = ("skcnn", "torch", "mlp")
+LABELS = {"skcnn": "skcnn", "torch": "PyTorch CPU", "mlp": "sklearn MLPClassifier (dense 128)"}
+N_CLASSES = 10
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+# ----------------------------------------------------------------- models
+
+
+def make_skcnn(net, seed=0):
+    """The skcnn estimator for net ``"A"`` or ``"B"``."""
+    return NumpyCNNClassifier(
+        kernel_size=3,
+        pool_size=2,
+        solver="adam",
+        learning_rate_init=LEARNING_RATE,
+        batch_size=BATCH_SIZE,
+        alpha=0.0,
+        random_state=seed,
+        **NETS[net]["skcnn"],
+    )
+
+
+def make_mlp(seed=0):
+    """scikit-learn's dense baseline: one hidden layer of 128 relu units."""
+    return MLPClassifier(
+        hidden_layer_sizes=(128,),
+        solver="adam",
+        learning_rate_init=LEARNING_RATE,
+        batch_size=BATCH_SIZE,
+        alpha=0.0,
+        random_state=seed,
+    )
+
+
+def make_torch(net, seed=0):
+    """The same architecture in PyTorch, with PyTorch's default initialization.
+
+    The seed only touches a forked copy of torch's global generator.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if net == "A":
+            return nn.Sequential(
+                nn.Conv2d(1, 8, 3),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(8 * 13 * 13, N_CLASSES),
+            )
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
+            nn.Linear(128, N_CLASSES),
+        )
+
+
+class TorchTrainer:
+    """A plain PyTorch training loop: shuffle, batch, Adam, cross-entropy.
+
+    Parameters
+    ----------
+    net : {"A", "B"}
+    X : ndarray of shape (n_samples, 1, 28, 28), float32
+    y : ndarray of shape (n_samples,)
+    seed : int
+        Seeds the weights and a private ``torch.Generator`` for shuffling.
+    """
+
+    def __init__(self, net, X, y, seed=0):
+        self.model = make_torch(net, seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
+        self.X = torch.from_numpy(X)
+        self.y = torch.from_numpy(y.astype(np.int64))
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def partial_fit(self):
+        """Train one epoch over the data."""
+        self.model.train()
+        loss_fn = nn.functional.cross_entropy
+        order = torch.randperm(self.X.shape[0], generator=self.generator)
+        for start in range(0, self.X.shape[0], BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(self.model(self.X[batch]), self.y[batch])
+            loss.backward()
+            self.optimizer.step()
+        return self
+
+    def predict(self, X, batch_size=1000):
+        """Class indices of float32 images, batch by batch without autograd."""
+        self.model.eval()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], batch_size):
+                batch = torch.from_numpy(X[start : start + batch_size])
+                out.append(self.model(batch).argmax(dim=1).numpy())
+        return np.concatenate(out)
+
+
+# ------------------------------------------------------------------- data
+
+
+def load_data(n_train, n_test):
+    """Real MNIST: the first ``n_train`` images for training, the last ``n_test`` for testing.
+
+    Returns float32 images of shape (n, 1, 28, 28) scaled to [0, 1] and int64 labels.
+    """
+    images, labels = load_mnist(return_X_y=True)
+    if n_train + n_test > images.shape[0]:
+        raise ValueError(
+            f"n_train + n_test must be at most {images.shape[0]}. "
+            f"Received n_train={n_train}, n_test={n_test}."
+        )
+    X = (images.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28)
+    y = labels.astype(np.int64)
+    return X[:n_train], y[:n_train], X[-n_test:], y[-n_test:]
+
+
+# ------------------------------------------------------------- measuring
+
+
+def timed(fn, *args, **kwargs):
+    """Call ``fn`` and return ``(seconds, result)``."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def rotated(items, k):
+    """``items`` rotated left by ``k``: a different framework goes first each round."""
+    k %= len(items)
+    return list(items[k:]) + list(items[:k])
+
+
+def train_side_by_side(net, X, y, epochs, frameworks):
+    """Train every framework for ``epochs`` epochs, alternating epoch by epoch.
+
+    Returns the trained models and, per framework, the list of epoch seconds.
+    """
+    classes = np.arange(N_CLASSES)
+    X_flat = X.reshape(X.shape[0], -1)
+    models = {"skcnn": make_skcnn(net), "mlp": make_mlp()}
+    steps = {
+        "skcnn": lambda: models["skcnn"].partial_fit(X, y, classes=classes),
+        "mlp": lambda: models["mlp"].partial_fit(X_flat, y, classes=classes),
+    }
+    if "torch" in frameworks:
+        models["torch"] = TorchTrainer(net, X, y)
+        steps["torch"] = models["torch"].partial_fit
+    times = {name: [] for name in frameworks}
+    for epoch in range(epochs):
+        for name in rotated(frameworks, epoch):
+            seconds, _ = timed(steps[name])
+            times[name].append(seconds)
+    return models, times
+
+
+def predict_fn(name, model):
+    """A function images -> class indices for one framework's model."""
+    if name in ("skcnn", "torch"):
+        return model.predict
+    return lambda X: model.predict(X.reshape(X.shape[0], -1))
+
+
+def predict_side_by_side(models, X_test, repeats, frameworks):
+    """Median predict seconds on ``X_test`` per framework (alternated), and predictions."""
+    times = {name: [] for name in frameworks}
+    predictions = {}
+    for name in frameworks:  # one untimed warm-up call each
+        predictions[name] = predict_fn(name, models[name])(X_test)
+    for r in range(repeats):
+        for name in rotated(frameworks, r):
+            seconds, _ = timed(predict_fn(name, models[name]), X_test)
+            times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}, predictions
+
+
+def scaling(net, X, y, sizes, rounds):
+    """skcnn's epoch seconds at each training-set size (median of ``rounds``, alternated)."""
+    classes = np.arange(N_CLASSES)
+    models = {n: make_skcnn(net) for n in sizes}
+    for n in sizes:  # build and warm up on a few batches
+        models[n].partial_fit(X[:256], y[:256], classes=classes)
+    times = {n: [] for n in sizes}
+    for r in range(rounds):
+        for n in rotated(sizes, r):
+            seconds, _ = timed(models[n].partial_fit, X[:n], y[:n])
+            times[n].append(seconds)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
+# ---------------------------------------------------- memory (subprocess)
+
+
+def _current_rss_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("VmRSS not found in /proc/self/status")
+
+
+def _peak_rss_kb():
+    """Peak resident memory (VmHWM) since start or since the last reset."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
+def _reset_peak_rss():
+    """Reset the peak-RSS mark to the current RSS (Linux >= 4.0); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_worker(framework, net, n_images, threads):
+    """Body of the subprocess: RSS growth (MB) while predicting ``n_images`` images.
+
+    The model is built by one short training call (its weights do not matter
+    for memory); the images are MNIST tiled to ``n_images``, float32 of shape
+    (n, 1, 28, 28). Prints the growth of the resident set from just before
+    ``predict`` to its peak during ``predict``, and the size of the input.
+    """
+    with threadpool_limits(threads):
+        if torch is not None:
+            torch.set_num_threads(threads)
+        X_train, y_train, X_test, _ = load_data(512, 256)
+        if framework == "skcnn":
+            model = make_skcnn(net).partial_fit(X_train, y_train, classes=np.arange(N_CLASSES))
+        elif framework == "mlp":
+            model = make_mlp().partial_fit(
+                X_train.reshape(len(X_train), -1), y_train, classes=np.arange(N_CLASSES)
+            )
+        else:
+            model = TorchTrainer(net, X_train, y_train).partial_fit()
+        predict = predict_fn(framework, model)
+        predict(X_test)  # warm up: lazy imports, first allocations
+        images = np.concatenate([X_train, X_test])
+        reps = -(-n_images // len(images))
+        X = np.ascontiguousarray(np.tile(images, (reps, 1, 1, 1))[:n_images])
+        del images
+        exact = _reset_peak_rss()
+        before = _current_rss_kb()
+        if not exact:
+            before = max(before, _peak_rss_kb())
+        predict(X)
+        growth = max(0, _peak_rss_kb() - before)
+    print(f"{growth / 1024:.1f} {X.nbytes / 2**20:.1f} {int(exact)}")
+
+
+_MEMORY_CACHE = {}
+
+
+def measure_memory(framework, net, n_images, threads):
+    """Run :func:`memory_worker` in a fresh interpreter.
+
+    Returns ``(growth MB, input MB, exact)`` or None if the worker failed; the
+    MLP does not depend on ``net`` and is measured once.
+    """
+    key = (framework, None if framework == "mlp" else net, n_images, threads)
+    if key not in _MEMORY_CACHE:
+        _MEMORY_CACHE[key] = _run_memory_worker(framework, net, n_images, threads)
+    return _MEMORY_CACHE[key]
+
+
+def _run_memory_worker(framework, net, n_images, threads):
+    cmd = [
+        sys.executable, os.path.abspath(__file__), "--memory-worker", framework,
+        "--net", net, "--memory-images", str(n_images), "--threads", str(threads),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"<!-- memory worker {framework}/{net} failed: {done.stderr.strip()[-500:]} -->")
+        return None
+    growth, input_mb, exact = done.stdout.split()[-3:]
+    return float(growth), float(input_mb), bool(int(exact))
+
+
+# ----------------------------------------------------------------- output
+
+
+def machine_header(threads):
+    """Markdown lines naming the machine, the libraries and the BLAS kernel."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = [
+        f"{info.get('internal_api')} {info.get('version')} "
+        f"({info.get('architecture', '?')} kernel, {info.get('num_threads')} threads)"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")
+    ]
+    lines = [
+        f"**Machine**: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"numpy {np.__version__} with {', '.join(blas) or 'unknown BLAS'}; "
+        f"scikit-learn {sklearn.__version__}; "
+        f"torch {torch.__version__ if torch is not None else 'not installed'}"
+        + (f" ({torch.get_num_threads()} threads)" if torch is not None else "")
+        + f"; benchmark threads: {threads}; load average at start "
+        f"{_load_average()} (other processes on the machine add noise)."
+    ]
+    pinned = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
+    if pinned:
+        lines.append(
+            f"**Warning**: {pinned} set in the environment; it can pin a slower "
+            "OpenBLAS kernel. Run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`."
+        )
+    return lines
+
+
+def _load_average():
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def table(header, rows):
+    """A markdown table as a string."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value, spec, missing="n/a"):
+    return missing if value is None else format(value, spec)
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def report_net(net, args, X, y, X_test, y_test, frameworks):
+    """Measure one net and print its tables; returns its summary row."""
+    epochs = args.epochs or NETS[net]["epochs"]
+    print(f"\n## Net {net}: {NETS[net]['description']}\n")
+    print(
+        f"{X.shape[0]} training images, {X_test.shape[0]} test images, {epochs} epochs, "
+        f"batch {BATCH_SIZE}, Adam lr {LEARNING_RATE}, float32.\n",
+        flush=True,
+    )
+    models, epoch_times = train_side_by_side(net, X, y, epochs, frameworks)
+    predict_times, predictions = predict_side_by_side(
+        models, X_test, args.predict_repeats, frameworks
+    )
+    memory = {
+        name: measure_memory(name, net, args.memory_images, args.threads) for name in frameworks
+    }
+    per_epoch = {name: statistics.median(t) for name, t in epoch_times.items()}
+    accuracy = {name: 100 * np.mean(p == y_test) for name, p in predictions.items()}
+    rows = []
+    for name in FRAMEWORKS:
+        if name not in frameworks:
+            rows.append([LABELS[name]] + ["n/a"] * 7)
+            continue
+        t = epoch_times[name]
+        mem = memory[name]
+        rows.append([
+            LABELS[name],
+            f"{per_epoch[name]:.3f}",
+            f"{min(t):.3f}-{max(t):.3f}",
+            f"{X_test.shape[0] / predict_times[name]:,.0f}",
+            f"{accuracy[name]:.2f}",
+            "failed" if mem is None else f"{mem[0]:,.0f}" + ("" if mem[2] else " (upper bound)"),
+            f"{per_epoch['skcnn'] / per_epoch[name]:.2f}",
+            f"{predict_times['skcnn'] / predict_times[name]:.2f}",
+        ])
+    print(table(
+        ["framework", "s/epoch (median)", "s/epoch (min-max)", "predict images/s",
+         "test accuracy %", f"predict RSS growth, {args.memory_images:,} images (MB)",
+         "skcnn / this: epoch time", "skcnn / this: predict time"],
+        rows,
+    ))
+    print("\nEvery epoch, in order (seconds; the first includes building the model):\n")
+    print(table(
+        ["epoch"] + [LABELS[n] for n in frameworks],
+        [[e + 1] + [f"{epoch_times[n][e]:.3f}" for n in frameworks] for e in range(epochs)],
+    ))
+    sizes = [max(BATCH_SIZE, X.shape[0] // 4), max(BATCH_SIZE, X.shape[0] // 2), X.shape[0]]
+    sizes = sorted(set(sizes))
+    scale = scaling(net, X, y, sizes, args.scaling_rounds)
+    base = scale[sizes[0]] / sizes[0]
+    print("\nskcnn linear scaling (median epoch of "
+          f"{args.scaling_rounds} alternated rounds):\n")
+    print(table(
+        ["training images", "s/epoch", "s per 1,000 images", "relative to smallest"],
+        [[f"{n:,}", f"{scale[n]:.3f}", f"{1000 * scale[n] / n:.3f}",
+          f"{(scale[n] / n) / base:.2f}"] for n in sizes],
+    ))
+    has_torch = "torch" in frameworks
+    summary = {
+        "net": net,
+        "epochs": epochs,
+        "train": per_epoch["skcnn"] / per_epoch["torch"] if has_torch else None,
+        "predict": predict_times["skcnn"] / predict_times["torch"] if has_torch else None,
+        "accuracy": accuracy["skcnn"] - accuracy["torch"] if has_torch else None,
+        "memory": None if memory["skcnn"] is None else memory["skcnn"][0],
+        "linear": max(scale[n] / n for n in sizes) / min(scale[n] / n for n in sizes),
+    }
+    return summary
+
+
+def print_summary(summaries, memory_images):
+    """The goals of issue 3, one row per net."""
+    print("\n## Ratios skcnn / PyTorch against the goals of issue 3\n")
+    rows = []
+    for s in summaries:
+        goal = GOAL_TRAIN_RATIO[s["net"]]
+        rows.append([
+            s["net"],
+            f"{fmt(s['train'], '.2f')} (goal <= {goal})",
+            verdict(None if s["train"] is None else s["train"] <= goal),
+            f"{fmt(s['predict'], '.2f')} (goal <= {GOAL_PREDICT_RATIO})",
+            verdict(None if s["predict"] is None else s["predict"] <= GOAL_PREDICT_RATIO),
+            f"{fmt(s['accuracy'], '+.2f')} after {s['epochs']} epochs",
+            verdict(None if s["accuracy"] is None else s["accuracy"] >= -GOAL_ACCURACY_POINTS),
+            fmt(s["memory"], ",.0f", "failed"),
+            verdict(None if s["memory"] is None else s["memory"] <= GOAL_MEMORY_MB),
+            f"{s['linear']:.2f}",
+        ])
+    print(table(
+        ["net", "train time ratio", "ok", "predict time ratio", "ok",
+         "accuracy skcnn - torch (points)", "ok (>= -0.5)",
+         f"skcnn predict RSS growth, {memory_images:,} images (MB)", "ok (<= 1 GB)",
+         "max/min s per image over sizes"],
+        rows,
+    ))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--net", choices=["A", "B", "both"], default="both")
+    parser.add_argument(
+        "--epochs", type=int, default=None,
+        help="epochs per framework (default: 5 for net A, 3 for net B)",
+    )
+    parser.add_argument("--n-train", type=int, default=8000, help="training images (default 8000)")
+    parser.add_argument("--n-test", type=int, default=2000, help="test images (default 2000)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    parser.add_argument("--predict-repeats", type=int, default=5)
+    parser.add_argument("--scaling-rounds", type=int, default=2)
+    parser.add_argument(
+        "--memory-images", type=int, default=60_000,
+        help="images predicted by the memory subprocesses (default 60000)",
+    )
+    parser.add_argument(
+        "--no-torch", action="store_true", help="leave PyTorch out even if installed"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--memory-worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_train, args.n_test = 512, 256
+        args.epochs = args.epochs or 2
+        args.predict_repeats, args.scaling_rounds = 2, 1
+        args.memory_images = 6000
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memory_worker:
+        memory_worker(args.memory_worker, args.net, args.memory_images, args.threads)
+        return
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    frameworks = ["skcnn", "mlp"] if torch is None or args.no_torch else ["skcnn", "torch", "mlp"]
+    with threadpool_limits(args.threads):
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+        print("# skcnn vs PyTorch CPU vs scikit-learn MLPClassifier\n")
+        print("\n".join(machine_header(args.threads)))
+        X, y, X_test, y_test = load_data(args.n_train, args.n_test)
+        nets = ["A", "B"] if args.net == "both" else [args.net]
+        summaries = [report_net(net, args, X, y, X_test, y_test, frameworks) for net in nets]
+        print_summary(summaries, args.memory_images)
+        print(f"\nLoad average (1/5/15 min) at the end: {_load_average()}.")
+        if torch is None or args.no_torch:
+            print("\nPyTorch is not installed (or --no-torch): torch columns read n/a.")
+
+
+if __name__ == "__main__":
+    main()
