@@ -264,6 +264,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, classes, incremental):
         saved_state = dict(self.__dict__)
+        saved_rng = self._rng.get_state() if incremental and hasattr(self, "_rng") else None
         try:
             data = self._prepare_training(X, y, sample_weight, classes, incremental)
         except BaseException:
@@ -271,9 +272,21 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(saved_state)
             raise
-        if data["cold"]:
-            self._initialize(data)
-        self._train(data, incremental)
+        try:
+            if data["cold"]:
+                self._initialize(data)
+            self._train(data, incremental)
+        except BaseException:
+            # _train already put the weights and optimizer state of the failed
+            # epoch back. A fresh fit also puts the previous model back (its
+            # objects were never touched) and partial_fit its counters; a
+            # warm-started fit keeps the epochs it completed.
+            if data["cold"] or incremental:
+                self.__dict__.clear()
+                self.__dict__.update(saved_state)
+            if saved_rng is not None:
+                self._rng.set_state(saved_rng)
+            raise
         return self
 
     def _prepare_training(self, X, y, sample_weight, classes, incremental):
@@ -306,7 +319,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             if classes is None and len(classes_) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in "
-                    f"the data, but the data contains only one class: {classes_[0]!r}."
+                    f"the data, but the data contains only one class: {classes_.tolist()[0]!r}."
                 )
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
             layers = build_cnn_layers(image_shape, len(classes_), **arch)
@@ -425,15 +438,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         network.build(data["image_shape"], rng, data["dtype"])
         self._network = network
         self._architecture = data["arch"]
-        self._dtype = data["dtype"]
+        self._dtype = np.dtype(data["dtype"]).name  # a str: nothing numpy-specific to unpickle
         self._rng = rng
         self.classes_ = data["classes"]
         self.image_shape_ = data["image_shape"]
-        weighted = [layer for layer in network.layers if getattr(layer, "weight", None) is not None]
-        self.coefs_ = [layer.weight for layer in weighted]
-        self.intercepts_ = [layer.bias for layer in weighted]
-        self._coef_grads = [layer.grads[0] for layer in weighted]
         self._optimizer = None
+        self._link_parameters()
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_ = None
@@ -441,6 +451,28 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         self.best_loss_ = np.inf
         self.validation_scores_ = None
         self.best_validation_score_ = None
+
+    def _link_parameters(self):
+        """Point coefs_, intercepts_ and the optimizer at the network's arrays."""
+        weighted = [layer for layer in self._network.layers if getattr(layer, "weight", None) is not None]
+        self.coefs_ = [layer.weight for layer in weighted]
+        self.intercepts_ = [layer.bias for layer in weighted]
+        self._coef_grads = [layer.grads[0] for layer in weighted]
+        if self._optimizer is not None:
+            self._optimizer.params = self._network.params
+
+    def __getstate__(self):
+        # Every array is stored once, in the network; the lists that share it
+        # are rebuilt on load (joblib's pickler does not keep shared references).
+        state = dict(super().__getstate__())  # may be the live __dict__ itself
+        for name in ("coefs_", "intercepts_", "_coef_grads"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_network" in self.__dict__:
+            self._link_parameters()
 
     def _make_optimizer(self):
         params = self._network.params
@@ -468,7 +500,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             for epoch in range(n_epochs):
                 snapshot = self._snapshot()
                 try:
-                    loss, stopped = self._run_epoch(X, y, w, batch_size, rng, interrupt)
+                    # Overflow is handled below as divergence, with a clear warning.
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        loss, stopped = self._run_epoch(X, y, w, batch_size, rng, interrupt)
                 except BaseException:
                     self._restore(snapshot)
                     raise

@@ -118,6 +118,22 @@ class Layer:
         """Drop what the last training forward pass kept."""
         self._cache = None
 
+    def __getstate__(self):
+        # ``params`` only lists weight and bias again, and ``grads`` is scratch
+        # space: both are rebuilt on load, so that pickles which do not keep
+        # shared references (joblib) stay consistent.
+        state = self.__dict__.copy()
+        state["params"] = state["grads"] = state["_cache"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.params = [
+            p for p in (getattr(self, "weight", None), getattr(self, "bias", None))
+            if p is not None
+        ]
+        self.grads = [np.zeros_like(p) for p in self.params]
+
     def _set_params(self, weight):
         """Install ``weight`` and, with ``use_bias``, a zero bias (one per output)."""
         self.weight = weight

@@ -16,6 +16,12 @@ class _Optimizer:
         self.params = list(params)
         self.learning_rate = float(learning_rate)
 
+    def __getstate__(self):
+        # The parameters belong to the model: it hands them back on load.
+        state = self.__dict__.copy()
+        state["params"] = None
+        return state
+
     def state(self):
         """A deep copy of the optimizer's state, for ``set_state``."""
         return {

@@ -1,0 +1,15 @@
+"""The types a saved skcnn model holds, for ``skops.io.load(..., trusted=...)``."""
+
+from ._classifier import NumpyCNNClassifier
+from ._network import Sequential
+from .layers import Conv2D, Dense, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
+from .optimizers import SGD, Adam
+
+_SAVED_CLASSES = (
+    NumpyCNNClassifier, Sequential, Conv2D, MaxPool2D, Flatten, Dense,
+    ReLU, Tanh, Logistic, Identity, SGD, Adam,
+)
+
+#: Fully qualified names of every skcnn type a fitted model contains: pass them
+#: to ``skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)``.
+SKOPS_TRUSTED_TYPES = [f"{cls.__module__}.{cls.__qualname__}" for cls in _SAVED_CLASSES]
