@@ -1,0 +1,287 @@
+"""The documented contracts of the pure kernels in ``skcnn._functional``.
+
+The kernels work on channels-last ``(N, H, W, C)`` arrays. Their values are
+checked against short, independent numpy formulations (an einsum over
+``sliding_window_view``), small hand-worked examples, and the adjoint
+identity that ties the convolution's input gradient to its forward pass.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.special import log_softmax as scipy_log_softmax
+from scipy.special import softmax as scipy_softmax
+
+from skcnn._functional import (
+    as_pair,
+    conv2d_backward_input,
+    conv2d_forward,
+    log_softmax,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    output_length,
+    pad_nhwc,
+    resolve_padding,
+    softmax,
+)
+
+
+def einsum_conv2d_nhwc(x, weight, bias, stride, pads):
+    """Cross-correlation of NHWC ``x`` with ``weight`` (out, in, kh, kw)."""
+    (top, bottom), (left, right) = pads
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    kh, kw = weight.shape[2:]
+    # windows: (N, Ho', Wo', C, kh, kw), then keep every stride-th window.
+    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))
+    windows = windows[:, :: stride[0], :: stride[1]]
+    out = np.einsum("nhwcij,ocij->nhwo", windows, weight)
+    return out if bias is None else out + bias
+
+
+def weight_matrix(weight):
+    """``(out, in, kh, kw)`` as the documented ``(kh*kw*C, O)`` matrix."""
+    return weight.transpose(2, 3, 1, 0).reshape(-1, weight.shape[0])
+
+
+def weight_offsets(weight):
+    """``(out, in, kh, kw)`` as the documented ``(kh, kw, O, C)`` array."""
+    return np.ascontiguousarray(weight.transpose(2, 3, 0, 1))
+
+
+# ---------------------------------------------------------------------------
+# Argument normalization
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [(3, (3, 3)), ((2, 5), (2, 5)), ([1, 4], (1, 4)), (np.int64(2), (2, 2))],
+)
+def test_as_pair(value, expected):
+    pair = as_pair(value, "kernel_size")
+    assert pair == expected and all(type(v) is int for v in pair)
+
+
+@pytest.mark.parametrize(
+    "value", [0, -1, (2, 0), (1,), (1, 2, 3), 1.5, (1.0, 2), True, "2", None]
+)
+def test_as_pair_rejects_with_name_and_value(value):
+    with pytest.raises(ValueError, match=re.escape(f"stride={value!r}")):
+        as_pair(value, "stride")
+
+
+@pytest.mark.parametrize(
+    "padding, kernel, expected",
+    [
+        ("valid", (3, 3), ((0, 0), (0, 0))),
+        ("same", (3, 5), ((1, 1), (2, 2))),
+        ("same", (1, 1), ((0, 0), (0, 0))),
+        # Even kernels: PyTorch puts the extra row / column after.
+        ("same", (2, 4), ((0, 1), (1, 2))),
+        ("same", (4, 3), ((1, 2), (1, 1))),
+        (0, (3, 3), ((0, 0), (0, 0))),
+        (2, (3, 3), ((2, 2), (2, 2))),
+        ((1, 3), (3, 3), ((1, 1), (3, 3))),
+        ([0, 2], (3, 3), ((0, 0), (2, 2))),
+    ],
+)
+def test_resolve_padding(padding, kernel, expected):
+    assert resolve_padding(padding, kernel) == expected
+
+
+@pytest.mark.parametrize("padding", ["full", "SAME", -1, (1, -1), (1,), 1.0, True, None])
+def test_resolve_padding_rejects_with_value(padding):
+    with pytest.raises(ValueError, match=re.escape(f"padding={padding!r}")):
+        resolve_padding(padding, (3, 3))
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((5, 2, 2), 2),  # floor mode: the last row is left over
+        ((4, 2, 2), 2),
+        ((7, 3, 2, 1, 1), 4),
+        ((5, 5, 1), 1),
+        ((3, 5, 1, 1, 1), 1),
+        ((8, 3, 3, 0, 1), 3),
+    ],
+)
+def test_output_length_floor_mode(args, expected):
+    assert output_length(*args) == expected
+
+
+def test_pad_nhwc():
+    x = np.arange(1.0, 7.0).reshape(1, 2, 3, 1).astype(np.float32)
+    out = pad_nhwc(x, ((1, 0), (0, 2)))
+    assert out.dtype == np.float32 and out.shape == (1, 3, 5, 1)
+    np.testing.assert_array_equal(
+        out[0, :, :, 0], [[0, 0, 0, 0, 0], [1, 2, 3, 0, 0], [4, 5, 6, 0, 0]]
+    )
+    assert not np.shares_memory(pad_nhwc(x, ((0, 0), (0, 0))), x)
+
+
+# ---------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------
+
+
+def random_conv_problem(seed):
+    rng = np.random.RandomState(seed)
+    kh, kw = (int(k) for k in rng.randint(1, 5, size=2))
+    stride = tuple(int(s) for s in rng.randint(1, 4, size=2))
+    pads = tuple(tuple(int(p) for p in rng.randint(0, 3, size=2)) for _ in range(2))
+    h = int(rng.randint(max(1, kh - sum(pads[0])), kh + 5))
+    w = int(rng.randint(max(1, kw - sum(pads[1])), kw + 5))
+    n, c, o = (int(v) for v in rng.randint(1, 4, size=3))
+    x = rng.standard_normal((n, h, w, c))
+    weight = rng.standard_normal((o, c, kh, kw))
+    bias = rng.standard_normal(o)
+    return rng, x, weight, bias, (kh, kw), stride, pads
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conv2d_forward_matches_einsum(seed):
+    _, x, weight, bias, kernel, stride, pads = random_conv_problem(seed)
+    out, _ = conv2d_forward(x, weight_matrix(weight), bias, kernel, stride, pads)
+    expected = einsum_conv2d_nhwc(x, weight, bias, stride, pads)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    out_nobias, _ = conv2d_forward(x, weight_matrix(weight), None, kernel, stride, pads)
+    np.testing.assert_allclose(out_nobias, expected - bias, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_conv2d_backward_input_is_adjoint_of_forward(seed):
+    """<conv(x), g> == <x, conv_backward_input(g)> for every x and g."""
+    rng, x, weight, _, kernel, stride, pads = random_conv_problem(100 + seed)
+    out, _ = conv2d_forward(x, weight_matrix(weight), None, kernel, stride, pads)
+    g = rng.standard_normal(out.shape)
+    dx = conv2d_backward_input(g, weight_offsets(weight), x.shape[1:3], stride, pads)
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(np.vdot(out, g), np.vdot(x, dx), rtol=1e-12)
+    # Linear in g: the gradient of the k-th input pixel is the sum of the
+    # outputs it feeds, each weighted by the kernel tap that touched it.
+    x_unit = np.zeros_like(x)
+    index = tuple(int(rng.randint(s)) for s in x.shape)
+    x_unit[index] = 1.0
+    response, _ = conv2d_forward(x_unit, weight_matrix(weight), None, kernel, stride, pads)
+    assert dx[index] == pytest.approx(np.vdot(response, g), rel=1e-12, abs=1e-12)
+
+
+def test_conv2d_backward_input_leftover_columns_get_zero():
+    """Stride 3 with a 2-wide kernel on 7 columns never reads columns 2, 5, 6."""
+    rng = np.random.RandomState(0)
+    weight = rng.standard_normal((2, 1, 1, 2))
+    g = rng.standard_normal((1, 3, 2, 2))
+    dx = conv2d_backward_input(g, weight_offsets(weight), (3, 7), (1, 3), ((0, 0), (0, 0)))
+    assert dx.shape == (1, 3, 7, 1)
+    assert not dx[:, :, [2, 5, 6]].any()
+    assert dx[:, :, [0, 1, 3, 4]].all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_kernels_keep_dtype(dtype):
+    _, x, weight, bias, kernel, stride, pads = random_conv_problem(3)
+    x, weight, bias = x.astype(dtype), weight.astype(dtype), bias.astype(dtype)
+    out, _ = conv2d_forward(x, weight_matrix(weight), bias, kernel, stride, pads)
+    dx = conv2d_backward_input(out, weight_offsets(weight), x.shape[1:3], stride, pads)
+    assert out.dtype == dtype and dx.dtype == dtype
+
+
+# ---------------------------------------------------------------------------
+# Max-pooling
+# ---------------------------------------------------------------------------
+
+
+def nhwc(rows):
+    """A one-sample, one-channel NHWC array from a 2-D list."""
+    return np.asarray(rows, dtype=np.float64)[None, :, :, None]
+
+
+def test_maxpool2d_forward_argmax_is_first_row_major_maximum():
+    x = nhwc([
+        [1, 3, 4, 4, 0, 0],
+        [3, 2, 4, 4, 0, 5],
+    ])
+    out, argmax = maxpool2d_forward(x, (2, 2), (2, 2))
+    np.testing.assert_array_equal(out[0, :, :, 0], [[3, 4, 5]])
+    # offsets: 1 = (0, 1) beats the tied (1, 0); constant window -> 0; (1, 1) -> 3
+    np.testing.assert_array_equal(argmax[0, :, :, 0], [[1, 0, 3]])
+    out_only, none = maxpool2d_forward(x, (2, 2), (2, 2), return_argmax=False)
+    assert none is None
+    np.testing.assert_array_equal(out_only, out)
+
+
+def test_maxpool2d_backward_routes_and_accumulates_overlaps():
+    x = nhwc([[1], [5], [2], [0]])  # a column: pool (2, 1), stride 1
+    out, argmax = maxpool2d_forward(x, (2, 1), (1, 1))
+    np.testing.assert_array_equal(out[0, :, 0, 0], [5, 5, 2])
+    dout = nhwc([[1], [10], [100]])
+    dx = maxpool2d_backward(dout, argmax, x.shape, (2, 1), (1, 1))
+    np.testing.assert_array_equal(dx[0, :, 0, 0], [0, 11, 100, 0])
+
+
+def test_maxpool2d_backward_floor_mode_and_gaps():
+    """Stride larger than the window: skipped and leftover pixels get zero."""
+    rng = np.random.RandomState(0)
+    x = rng.standard_normal((2, 7, 8, 3))
+    out, argmax = maxpool2d_forward(x, (2, 2), (3, 3))
+    assert out.shape == (2, 2, 3, 3)
+    dout = rng.standard_normal(out.shape)
+    dx = maxpool2d_backward(dout, argmax, x.shape, (2, 2), (3, 3))
+    covered = np.zeros(x.shape, dtype=bool)
+    for i in range(2):
+        for j in range(3):
+            covered[:, 3 * i : 3 * i + 2, 3 * j : 3 * j + 2] = True
+    assert not dx[~covered].any()
+    assert np.count_nonzero(dx) == out.size
+    np.testing.assert_allclose(dx.sum(), dout.sum(), rtol=1e-12)
+    # The routed value sits where the input equals the window maximum.
+    np.testing.assert_array_equal(np.sort(x[dx != 0]), np.sort(out.ravel()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool2d_keeps_dtype(dtype):
+    x = np.random.RandomState(0).standard_normal((1, 4, 4, 2)).astype(dtype)
+    out, argmax = maxpool2d_forward(x, (2, 2), (1, 1))
+    dx = maxpool2d_backward(out, argmax, x.shape, (2, 2), (1, 1))
+    assert out.dtype == dtype and dx.dtype == dtype
+
+
+def test_maxpool2d_large_window_argmax():
+    """A 17 x 17 window (289 offsets, past uint8) still finds its maximum."""
+    x = np.zeros((1, 17, 17, 1))
+    x[0, 16, 15, 0] = 1.0
+    out, argmax = maxpool2d_forward(x, (17, 17), (17, 17))
+    assert out[0, 0, 0, 0] == 1.0
+    dx = maxpool2d_backward(np.ones_like(out), argmax, x.shape, (17, 17), (17, 17))
+    np.testing.assert_array_equal(dx, x)
+
+
+# ---------------------------------------------------------------------------
+# Softmax
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_and_softmax(dtype):
+    rng = np.random.RandomState(0)
+    logits = (5 * rng.standard_normal((6, 4))).astype(dtype)
+    logits[0] = [1e4, -1e4, 0, 3]
+    logits[1] = [-1e4, -1e4, -1e4, -1e4]
+    original = logits.copy()
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        log_p = log_softmax(logits)
+        p = softmax(logits)
+    np.testing.assert_array_equal(logits, original)  # inputs untouched
+    assert log_p.dtype == dtype and p.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    expected = scipy_log_softmax(original.astype(np.float64), axis=1)
+    np.testing.assert_allclose(log_p, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p, scipy_softmax(original.astype(np.float64), axis=1),
+                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=tol)
+    assert log_p[0, 1] == pytest.approx(-2e4, rel=1e-6)
+    np.testing.assert_allclose(p[1], 0.25, rtol=tol)
