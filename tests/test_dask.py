@@ -1,0 +1,171 @@
+"""NumpyCNNClassifier on a Dask cluster: joblib's dask backend and dask-ml.
+
+Every test here runs against a real ``distributed.LocalCluster`` of two worker
+processes on 127.0.0.1. "The work ran on the workers" is checked with the
+scheduler's task stream (``distributed.get_task_stream``): the scheduler
+records every task a worker finished, with that worker's address, so the
+fits and partial_fits must appear there, as many as were asked for, each on
+one of the cluster's workers. Work done in this process never shows up there.
+"""
+
+import pickle
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed", reason="needs the 'dask' extra: pip install '.[dask]'")
+pytest.importorskip("dask_ml", reason="needs the 'dask' extra: pip install '.[dask]'")
+
+import cloudpickle  # noqa: E402  (a dependency of distributed)
+import dask  # noqa: E402
+import dask.array as da  # noqa: E402
+import joblib  # noqa: E402
+from dask_ml.wrappers import Incremental  # noqa: E402
+from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
+from numpy.testing import assert_array_equal  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+
+from skcnn import NumpyCNNClassifier  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_cluster.py"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """A Client of two single-threaded worker processes on the loopback."""
+    with (
+        dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The real 8x8 digits in [0, 1]: X_train, X_test, y_train, y_test."""
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16, y, test_size=0.25, stratify=y, random_state=0)
+
+
+def calls_per_worker(task_stream, name):
+    """``{worker address: calls of name}`` from the tasks the workers finished.
+
+    joblib's dask backend names a task ``batch_of_<name>_<n>_calls-<uuid>``;
+    dask-ml's partial_fit chain names its tasks ``("fit-<token>", i)``, with
+    ``i = -1`` for the task that only holds the initial model.
+    """
+    counts = Counter()
+    for task in task_stream.data:
+        key, index = task["key"], None
+        if isinstance(key, tuple):  # a chunk's key: (name, index, ...)
+            key, index = key[0], key[1]
+        batch = re.match(rf"batch_of_{name}_(\d+)_calls", key)
+        if batch:
+            counts[task["worker"]] += int(batch.group(1))
+        elif key.startswith(f"{name}-") and index is not None and index >= 0:
+            counts[task["worker"]] += 1
+    return counts
+
+
+def small_cnn(**params):
+    """A network that trains on the digits in a fraction of a second."""
+    params = {"filters": (8,), "hidden_layer_sizes": (), "batch_size": 32, **params}
+    return NumpyCNNClassifier(random_state=0, **params)
+
+
+def test_grid_search_fits_on_workers(client, digits):
+    X_train, X_test, y_train, y_test = digits
+    search = GridSearchCV(
+        small_cnn(max_iter=10), {"learning_rate_init": [1e-3, 1e-2]}, cv=3
+    )
+    with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        search.fit(X_train, y_train)
+
+    fits = calls_per_worker(tasks, "_fit_and_score")
+    assert sum(fits.values()) == 2 * 3  # every candidate x split, none elsewhere
+    assert set(fits) <= set(client.scheduler_info()["workers"])
+    assert search.best_params_ == {"learning_rate_init": 1e-2}
+    assert search.best_score_ >= 0.9
+    assert search.score(X_test, y_test) >= 0.95
+
+
+def test_incremental_streams_chunks_on_workers(client, digits):
+    X_train, X_test, y_train, y_test = digits
+    X = da.from_array(X_train, chunks=(150, -1))
+    y = da.from_array(y_train, chunks=150)
+    n_blocks, n_passes = X.numblocks[0], 8
+    model = Incremental(
+        small_cnn(filters=(16,), batch_size=16, learning_rate_init=3e-3),
+        scoring="accuracy",
+        random_state=np.random.RandomState(0),  # a new block order every pass
+    )
+    with get_task_stream(client) as tasks:
+        for _ in range(n_passes):
+            model.partial_fit(X, y, classes=np.arange(10))
+
+    partial_fits = calls_per_worker(tasks, "fit")
+    assert sum(partial_fits.values()) == n_passes * n_blocks
+    assert set(partial_fits) <= set(client.scheduler_info()["workers"])
+    # The model that came back saw every chunk of every pass, one epoch each.
+    assert model.estimator_.n_iter_ == n_passes * n_blocks
+    assert model.estimator_.t_ == n_passes * len(X_train)
+
+    X_test = da.from_array(X_test, chunks=(150, -1))
+    y_test = da.from_array(y_test, chunks=150)
+    assert isinstance(model.predict(X_test), da.Array)
+    score = model.score(X_test, y_test)
+    assert score >= 0.95, f"accuracy {score:.3f} after {n_passes} passes"
+
+
+@pytest.mark.parametrize("module", [pickle, cloudpickle], ids=["pickle", "cloudpickle"])
+def test_estimator_pickles_and_trains_on(module, digits):
+    """What Dask ships between processes: the estimator before and after fit.
+
+    A copy must predict the same, and keep training exactly as the original:
+    weights, optimizer state and random state travel together, and ``coefs_``
+    stay the arrays that the copy trains.
+    """
+    X_train, X_test, y_train, _ = digits
+    classes = np.arange(10)
+    clf = small_cnn(hidden_layer_sizes=(16,))
+
+    copy = module.loads(module.dumps(clf))
+    assert copy.get_params() == clf.get_params()
+    clf.partial_fit(X_train, y_train, classes=classes)
+    copy.partial_fit(X_train, y_train, classes=classes)
+    assert_array_equal(copy.predict_proba(X_test), clf.predict_proba(X_test))
+
+    copy = module.loads(module.dumps(clf))
+    assert_array_equal(copy.predict_proba(X_test), clf.predict_proba(X_test))
+    clf.partial_fit(X_train, y_train)
+    copy.partial_fit(X_train, y_train)
+    assert_array_equal(copy.predict_proba(X_test), clf.predict_proba(X_test))
+    for ours, theirs in zip(clf.coefs_ + clf.intercepts_, copy.coefs_ + copy.intercepts_):
+        assert_array_equal(ours, theirs)
+    assert copy.n_iter_ == clf.n_iter_ == 2
+
+
+def test_example_runs_quick(tmp_path):
+    """examples/dask_cluster.py --quick, as a user runs it (its own cluster)."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--quick"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ConvergenceWarning" not in result.stderr
+    assert "Fits run by each worker: {'tcp://127.0.0.1:" in result.stdout
+    passes = re.findall(r"Pass \d+: test accuracy (\d\.\d+)", result.stdout)
+    assert len(passes) == 3
+    assert float(passes[-1]) >= 0.9
