@@ -99,7 +99,8 @@ class Adam(_Optimizer):
         """Update every parameter in place from its gradient."""
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
-        lr = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # A Python float, so that float32 parameters are updated in float32.
+        lr = float(self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t))
         for p, g, m, v in zip(self.params, grads, self.ms, self.vs):
             m *= b1
             m += (1 - b1) * g
