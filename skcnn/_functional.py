@@ -176,39 +176,45 @@ def pool_views(x, pool_size, stride):
     ]
 
 
-def maxpool2d_forward(x, pool_size, stride, return_argmax=True):
-    """Max-pool an NHWC array ('floor' mode, no padding).
-
-    Returns the pooled NHWC array and, if ``return_argmax``, the window offset
-    of the maximum for every output (``uint8`` / ``uint16``). Ties go to the
-    first maximum in row-major window order, as in PyTorch: a later offset
-    wins only when strictly greater.
-    """
+def maxpool2d_forward(x, pool_size, stride):
+    """Max-pool an NHWC array ('floor' mode, no padding): one ``np.maximum``
+    per window offset over strided views, no argmax bookkeeping."""
     views = pool_views(x, pool_size, stride)
     out = views[0].copy()
-    if not return_argmax:
-        for view in views[1:]:
-            np.maximum(out, view, out=out)
-        return out, None
-    index_dtype = np.uint8 if len(views) < 256 else np.uint16
-    argmax = np.zeros(out.shape, dtype=index_dtype)
-    for k, view in enumerate(views[1:], start=1):
-        greater = view > out
-        np.copyto(argmax, k, where=greater)
-        np.copyto(out, view, where=greater)
-    return out, argmax
+    for view in views[1:]:
+        np.maximum(out, view, out=out)
+    return out
 
 
-def maxpool2d_backward(dout, argmax, input_shape, pool_size, stride):
-    """Route each output gradient to the one input position that won its window."""
-    dx = np.zeros(input_shape, dtype=dout.dtype)
-    overlapping = stride[0] < pool_size[0] or stride[1] < pool_size[1]
-    for k, view in enumerate(pool_views(dx, pool_size, stride)):
-        winner = argmax == k
-        if overlapping:
-            view += np.where(winner, dout, 0)
+def maxpool2d_backward(dout, x, out, pool_size, stride):
+    """Route each output gradient to the one input position that won its window.
+
+    ``x`` and ``out`` are the forward pass's NHWC input and output. The winner
+    is found here rather than stored by the forward pass: walking the window
+    offsets in row-major order, an offset wins where it equals the maximum and
+    no earlier offset has won. Ties thus go to the first maximum, as in
+    PyTorch.
+    """
+    h, w = x.shape[1:3]
+    ph, pw = pool_size
+    sh, sw = stride
+    overlapping = sh < ph or sw < pw
+    tiles = (sh, sw) == (ph, pw) and h % ph == 0 and w % pw == 0
+    dx = np.empty(x.shape, dtype=dout.dtype) if tiles else np.zeros(x.shape, dtype=dout.dtype)
+    free = None  # outputs whose window has no winner yet
+    views = pool_views(x, pool_size, stride)
+    for k, (view, dview) in enumerate(zip(views, pool_views(dx, pool_size, stride))):
+        winner = view == out
+        if free is None:
+            free = ~winner
         else:
-            np.copyto(view, dout, where=winner)
+            winner &= free
+            if k < len(views) - 1:
+                free &= ~winner
+        if overlapping:
+            dview += dout * winner
+        else:
+            np.multiply(dout, winner, out=dview)
     return dx
 
 

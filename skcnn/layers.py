@@ -292,16 +292,16 @@ class MaxPool2D(Layer):
 
     def forward(self, X, training=False):
         x = _nhwc(X)
-        out, argmax = maxpool2d_forward(x, self.pool_size, self.stride, training)
+        out = maxpool2d_forward(x, self.pool_size, self.stride)
         if training:
-            self._cache = (argmax, x.shape)
+            self._cache = (x, out)
         return _nchw(out)
 
     def backward(self, dY, input_grad=True):
-        argmax, input_shape = self._pop_cache()
+        x, out = self._pop_cache()
         if not input_grad:
             return None
-        dx = maxpool2d_backward(_nhwc(dY), argmax, input_shape, self.pool_size, self.stride)
+        dx = maxpool2d_backward(_nhwc(dY), x, out, self.pool_size, self.stride)
         return _nchw(dx)
 
     def __repr__(self):

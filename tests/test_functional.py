@@ -200,26 +200,27 @@ def nhwc(rows):
     return np.asarray(rows, dtype=np.float64)[None, :, :, None]
 
 
-def test_maxpool2d_forward_argmax_is_first_row_major_maximum():
+def test_maxpool2d_routes_to_first_row_major_maximum():
     x = nhwc([
         [1, 3, 4, 4, 0, 0],
         [3, 2, 4, 4, 0, 5],
     ])
-    out, argmax = maxpool2d_forward(x, (2, 2), (2, 2))
+    out = maxpool2d_forward(x, (2, 2), (2, 2))
     np.testing.assert_array_equal(out[0, :, :, 0], [[3, 4, 5]])
-    # offsets: 1 = (0, 1) beats the tied (1, 0); constant window -> 0; (1, 1) -> 3
-    np.testing.assert_array_equal(argmax[0, :, :, 0], [[1, 0, 3]])
-    out_only, none = maxpool2d_forward(x, (2, 2), (2, 2), return_argmax=False)
-    assert none is None
-    np.testing.assert_array_equal(out_only, out)
+    dx = maxpool2d_backward(np.ones_like(out), x, out, (2, 2), (2, 2))
+    # (0, 1) beats the tied (1, 0); a constant window routes to its top left.
+    np.testing.assert_array_equal(dx[0, :, :, 0], [
+        [0, 1, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 1],
+    ])
 
 
 def test_maxpool2d_backward_routes_and_accumulates_overlaps():
     x = nhwc([[1], [5], [2], [0]])  # a column: pool (2, 1), stride 1
-    out, argmax = maxpool2d_forward(x, (2, 1), (1, 1))
+    out = maxpool2d_forward(x, (2, 1), (1, 1))
     np.testing.assert_array_equal(out[0, :, 0, 0], [5, 5, 2])
     dout = nhwc([[1], [10], [100]])
-    dx = maxpool2d_backward(dout, argmax, x.shape, (2, 1), (1, 1))
+    dx = maxpool2d_backward(dout, x, out, (2, 1), (1, 1))
     np.testing.assert_array_equal(dx[0, :, 0, 0], [0, 11, 100, 0])
 
 
@@ -227,10 +228,10 @@ def test_maxpool2d_backward_floor_mode_and_gaps():
     """Stride larger than the window: skipped and leftover pixels get zero."""
     rng = np.random.RandomState(0)
     x = rng.standard_normal((2, 7, 8, 3))
-    out, argmax = maxpool2d_forward(x, (2, 2), (3, 3))
+    out = maxpool2d_forward(x, (2, 2), (3, 3))
     assert out.shape == (2, 2, 3, 3)
     dout = rng.standard_normal(out.shape)
-    dx = maxpool2d_backward(dout, argmax, x.shape, (2, 2), (3, 3))
+    dx = maxpool2d_backward(dout, x, out, (2, 2), (3, 3))
     covered = np.zeros(x.shape, dtype=bool)
     for i in range(2):
         for j in range(3):
@@ -245,18 +246,18 @@ def test_maxpool2d_backward_floor_mode_and_gaps():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_maxpool2d_keeps_dtype(dtype):
     x = np.random.RandomState(0).standard_normal((1, 4, 4, 2)).astype(dtype)
-    out, argmax = maxpool2d_forward(x, (2, 2), (1, 1))
-    dx = maxpool2d_backward(out, argmax, x.shape, (2, 2), (1, 1))
+    out = maxpool2d_forward(x, (2, 2), (1, 1))
+    dx = maxpool2d_backward(out, x, out, (2, 2), (1, 1))
     assert out.dtype == dtype and dx.dtype == dtype
 
 
-def test_maxpool2d_large_window_argmax():
-    """A 17 x 17 window (289 offsets, past uint8) still finds its maximum."""
+def test_maxpool2d_large_window():
+    """A 17 x 17 window (289 offsets) still finds and routes its maximum."""
     x = np.zeros((1, 17, 17, 1))
     x[0, 16, 15, 0] = 1.0
-    out, argmax = maxpool2d_forward(x, (17, 17), (17, 17))
+    out = maxpool2d_forward(x, (17, 17), (17, 17))
     assert out[0, 0, 0, 0] == 1.0
-    dx = maxpool2d_backward(np.ones_like(out), argmax, x.shape, (17, 17), (17, 17))
+    dx = maxpool2d_backward(np.ones_like(out), x, out, (17, 17), (17, 17))
     np.testing.assert_array_equal(dx, x)
 
 
