@@ -434,7 +434,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
     def _initialize(self, data):
         """Build a fresh network and reset everything learned."""
         rng = data["rng"]
-        network = Sequential(data["layers"])
+        network = Sequential(data["layers"], reuse_buffers=True)
         network.build(data["image_shape"], rng, data["dtype"])
         self._network = network
         self._architecture = data["arch"]
@@ -536,6 +536,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                         "reached and the optimization hasn't converged yet.",
                         ConvergenceWarning,
                     )
+        self._network.clear_cache()  # the fitted model keeps no training buffers
         if best_params is not None:
             for p, best in zip(self._network.params, best_params):
                 p[...] = best

@@ -9,10 +9,16 @@ class Sequential:
     Parameters
     ----------
     layers : list of Layer
+    reuse_buffers : bool, default=False
+        Let the layers reuse their large arrays from one training batch to the
+        next (see ``Layer._ws``): faster, but an array returned by a training
+        pass is only valid until the next one.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers, reuse_buffers=False):
         self.layers = list(layers)
+        for layer in self.layers:
+            layer.reuse_buffers = reuse_buffers
         self.input_shape = self.output_shape = None
 
     def build(self, input_shape, rng, dtype):

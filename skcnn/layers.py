@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._functional import (
+    Workspace,
     as_pair,
     conv2d_backward_input,
     conv2d_forward,
@@ -95,6 +96,8 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self._cache = None
+        self._workspace = None
+        self.reuse_buffers = False
 
     def compute_output_shape(self, input_shape):
         """The shape of one output sample; raises ValueError for a bad input shape."""
@@ -115,15 +118,30 @@ class Layer:
         return dY if input_grad else None
 
     def clear_cache(self):
-        """Drop what the last training forward pass kept."""
+        """Drop what the last training pass kept, and its reusable arrays."""
         self._cache = None
+        self._workspace = None
+
+    def _ws(self, training):
+        """The arrays reused across training batches, when ``reuse_buffers``.
+
+        With ``reuse_buffers`` (set by the estimator's network, off by
+        default), an array a layer returns in a training pass is overwritten
+        by its next training pass; the network consumes it before that.
+        Inference always allocates (None).
+        """
+        if not (training and getattr(self, "reuse_buffers", False)):
+            return None
+        if getattr(self, "_workspace", None) is None:
+            self._workspace = Workspace()
+        return self._workspace
 
     def __getstate__(self):
         # ``params`` only lists weight and bias again, and ``grads`` is scratch
         # space: both are rebuilt on load, so that pickles which do not keep
         # shared references (joblib) stay consistent.
         state = self.__dict__.copy()
-        state["params"] = state["grads"] = state["_cache"] = None
+        state["params"] = state["grads"] = state["_cache"] = state["_workspace"] = None
         return state
 
     def __setstate__(self, state):
@@ -233,7 +251,7 @@ class Conv2D(Layer):
     def forward(self, X, training=False):
         out, cols = conv2d_forward(
             _nhwc(X), self._weight_matrix(), self.bias, self.kernel_size,
-            self.stride, self.pads,
+            self.stride, self.pads, self._ws(training),
         )
         if training:
             self._cache = (cols, X.shape[2:])
@@ -252,7 +270,9 @@ class Conv2D(Layer):
         if not input_grad:
             return None
         weight_offsets = np.ascontiguousarray(self.weight.transpose(2, 3, 0, 1))
-        dx = conv2d_backward_input(dout, weight_offsets, input_hw, self.stride, self.pads)
+        dx = conv2d_backward_input(
+            dout, weight_offsets, input_hw, self.stride, self.pads, self._ws(True)
+        )
         return _nchw(dx)
 
     def __repr__(self):
@@ -292,7 +312,7 @@ class MaxPool2D(Layer):
 
     def forward(self, X, training=False):
         x = _nhwc(X)
-        out = maxpool2d_forward(x, self.pool_size, self.stride)
+        out = maxpool2d_forward(x, self.pool_size, self.stride, self._ws(training))
         if training:
             self._cache = (x, out)
         return _nchw(out)
@@ -301,7 +321,7 @@ class MaxPool2D(Layer):
         x, out = self._pop_cache()
         if not input_grad:
             return None
-        dx = maxpool2d_backward(_nhwc(dY), x, out, self.pool_size, self.stride)
+        dx = maxpool2d_backward(_nhwc(dY), x, out, self.pool_size, self.stride, self._ws(True))
         return _nchw(dx)
 
     def __repr__(self):

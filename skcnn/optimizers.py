@@ -102,10 +102,16 @@ class Adam(_Optimizer):
         # A Python float, so that float32 parameters are updated in float32.
         lr = float(self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t))
         for p, g, m, v in zip(self.params, grads, self.ms, self.vs):
+            # In place, with one scratch array: no allocation per parameter pass.
+            scratch = np.multiply(g, 1 - b1)
             m *= b1
-            m += (1 - b1) * g
+            m += scratch
+            np.multiply(g, g, out=scratch)
+            scratch *= 1 - b2
             v *= b2
-            v += (1 - b2) * (g * g)
-            denom = np.sqrt(v)
-            denom += self.epsilon
-            p -= lr * m / denom
+            v += scratch
+            np.sqrt(v, out=scratch)
+            scratch += self.epsilon
+            np.divide(m, scratch, out=scratch)
+            scratch *= lr
+            p -= scratch
