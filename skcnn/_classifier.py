@@ -74,9 +74,11 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         The optimizer: Adam, or SGD with momentum.
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights (not the biases).
-    batch_size : int or "auto", default="auto"
-        Size of the minibatches; "auto" is ``min(200, n_samples)``. A batch
-        larger than the data means one batch per epoch.
+    batch_size : int or "auto", default=32
+        Size of the minibatches; "auto" is ``min(200, n_samples)`` as in
+        MLPClassifier. A batch larger than the data means one batch per epoch
+        (and then integer sample weights are exactly equivalent to repeated
+        samples).
     learning_rate_init : float, default=0.001
         Step size of the optimizer.
     max_iter : int, default=200
@@ -171,7 +173,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         image_shape=None,
         solver="adam",
         alpha=1e-4,
-        batch_size="auto",
+        batch_size=32,
         learning_rate_init=0.001,
         max_iter=200,
         tol=1e-4,
@@ -265,23 +267,19 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight, classes, incremental):
         saved_state = dict(self.__dict__)
         saved_rng = self._rng.get_state() if incremental and hasattr(self, "_rng") else None
+        data = None
         try:
             data = self._prepare_training(X, y, sample_weight, classes, incremental)
-        except BaseException:
-            # Validation failed: leave the estimator exactly as it was.
-            self.__dict__.clear()
-            self.__dict__.update(saved_state)
-            raise
-        try:
             if data["cold"]:
                 self._initialize(data)
             self._train(data, incremental)
         except BaseException:
-            # _train already put the weights and optimizer state of the failed
-            # epoch back. A fresh fit also puts the previous model back (its
-            # objects were never touched) and partial_fit its counters; a
-            # warm-started fit keeps the epochs it completed.
-            if data["cold"] or incremental:
+            # Leave the estimator as it was. Validation only added attributes;
+            # a fresh fit built new objects and never touched the previous
+            # ones; _train put back the weights and optimizer state of a failed
+            # epoch in place. Only a warm-started fit keeps the epochs it
+            # completed before the failure.
+            if data is None or data["cold"] or incremental:
                 self.__dict__.clear()
                 self.__dict__.update(saved_state)
             if saved_rng is not None:
@@ -316,10 +314,11 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         if cold:
             dtype = X.dtype
             classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if classes is None and len(classes_) < 2:
+            if len(classes_) < 2:
+                where = "the data contains" if classes is None else "classes holds"
                 raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in "
-                    f"the data, but the data contains only one class: {classes_.tolist()[0]!r}."
+                    f"{type(self).__name__} needs at least 2 classes, but {where} "
+                    f"only one class: {classes_.tolist()[0]!r}."
                 )
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
             layers = build_cnn_layers(image_shape, len(classes_), **arch)
