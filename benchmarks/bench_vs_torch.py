@@ -41,8 +41,9 @@ import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
+from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 
@@ -256,7 +257,11 @@ def predict_side_by_side(models, X_test, repeats, frameworks):
 
 
 def scaling(net, X, y, sizes, rounds):
-    """skcnn's epoch seconds at each training-set size (median of ``rounds``, alternated)."""
+    """skcnn's epoch seconds at each training-set size: the best of ``rounds``, alternated.
+
+    The minimum, not the median: other processes only ever add time, and a
+    burst of load during one size's epoch would fake a non-linearity.
+    """
     classes = np.arange(N_CLASSES)
     models = {n: make_skcnn(net) for n in sizes}
     for n in sizes:  # build and warm up on a few batches
@@ -266,7 +271,7 @@ def scaling(net, X, y, sizes, rounds):
         for n in rotated(sizes, r):
             seconds, _ = timed(models[n].partial_fit, X[:n], y[:n])
             times[n].append(seconds)
-    return {n: statistics.median(t) for n, t in times.items()}
+    return {n: min(t) for n, t in times.items()}
 
 
 # ---------------------------------------------------- memory (subprocess)
@@ -391,42 +396,19 @@ def _run_memory_worker(framework, net, n_images, threads):
 
 
 def machine_header(threads):
-    """Markdown lines naming the machine, the libraries and the BLAS kernel."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    blas = [
-        f"{info.get('internal_api')} {info.get('version')} "
-        f"({info.get('architecture', '?')} kernel, {info.get('num_threads')} threads)"
-        for info in threadpool_info()
-        if info.get("user_api") == "blas" and "numpy" in info.get("filepath", "")
-    ]
+    """Markdown paragraphs naming the code, the machine, the libraries and the BLAS kernel."""
     lines = [
-        f"**Machine**: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-        f"numpy {np.__version__} with {', '.join(blas) or 'unknown BLAS'}; "
+        f"**skcnn** {skcnn_version()}.",
+        f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
+        f"{platform.python_version()}; numpy {np.__version__} with {numpy_blas()}; "
         f"scikit-learn {sklearn.__version__}; "
         f"torch {torch.__version__ if torch is not None else 'not installed'}"
         + (f" ({torch.get_num_threads()} threads)" if torch is not None else "")
         + f"; benchmark threads: {threads}; load average at start "
-        f"{_load_average()} (other processes on the machine add noise)."
+        f"{load_average()} (other processes on the machine add noise).",
     ]
-    pinned = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")}
-    if pinned:
-        lines.append(
-            f"**Warning**: {pinned} set in the environment; it can pin a slower "
-            "OpenBLAS kernel. Run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`."
-        )
-    return lines
-
-
-def _load_average():
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
+    warning = openblas_warning()
+    return lines + ([warning] if warning else [])
 
 
 def table(header, rows):
@@ -497,7 +479,7 @@ def report_net(net, args, X, y, X_test, y_test, frameworks):
     sizes = sorted(set(sizes))
     scale = scaling(net, X, y, sizes, args.scaling_rounds)
     base = scale[sizes[0]] / sizes[0]
-    print("\nskcnn linear scaling (median epoch of "
+    print("\nskcnn linear scaling (best epoch of "
           f"{args.scaling_rounds} alternated rounds):\n")
     print(table(
         ["training images", "s/epoch", "s per 1,000 images", "relative to smallest"],
@@ -555,7 +537,7 @@ def parse_args(argv=None):
     parser.add_argument("--n-test", type=int, default=2000, help="test images (default 2000)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
     parser.add_argument("--predict-repeats", type=int, default=5)
-    parser.add_argument("--scaling-rounds", type=int, default=2)
+    parser.add_argument("--scaling-rounds", type=int, default=3)
     parser.add_argument(
         "--memory-images", type=int, default=60_000,
         help="images predicted by the memory subprocesses (default 60000)",
@@ -585,12 +567,12 @@ def main(argv=None):
         if torch is not None:
             torch.set_num_threads(args.threads)
         print("# skcnn vs PyTorch CPU vs scikit-learn MLPClassifier\n")
-        print("\n".join(machine_header(args.threads)))
+        print("\n\n".join(machine_header(args.threads)))
         X, y, X_test, y_test = load_data(args.n_train, args.n_test)
         nets = ["A", "B"] if args.net == "both" else [args.net]
         summaries = [report_net(net, args, X, y, X_test, y_test, frameworks) for net in nets]
         print_summary(summaries, args.memory_images)
-        print(f"\nLoad average (1/5/15 min) at the end: {_load_average()}.")
+        print(f"\nLoad average (1/5/15 min) at the end: {load_average()}.")
         if torch is None or args.no_torch:
             print("\nPyTorch is not installed (or --no-torch): torch columns read n/a.")
 
