@@ -72,14 +72,15 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         and 4-D ``(n, C, H, W)`` arrays carry their own shape.
     solver : {"adam", "sgd"}, default="adam"
         The optimizer: Adam, or SGD with momentum.
-    alpha : float, default=1e-4
-        Strength of the L2 penalty on the weights (not the biases).
-    batch_size : int or "auto", default=32
+    alpha : float, default=1e-2
+        Strength of the L2 penalty on the weights (not the biases), divided
+        by the batch's total sample weight as in MLPClassifier.
+    batch_size : int or "auto", default=64
         Size of the minibatches; "auto" is ``min(200, n_samples)`` as in
         MLPClassifier. A batch larger than the data means one batch per epoch
         (and then integer sample weights are exactly equivalent to repeated
         samples).
-    learning_rate_init : float, default=0.001
+    learning_rate_init : float, default=0.002
         Step size of the optimizer.
     max_iter : int, default=200
         Maximum number of epochs (passes over the data) of one ``fit``.
@@ -172,9 +173,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         activation="relu",
         image_shape=None,
         solver="adam",
-        alpha=1e-4,
-        batch_size=32,
-        learning_rate_init=0.001,
+        alpha=1e-2,
+        batch_size=64,
+        learning_rate_init=0.002,
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
