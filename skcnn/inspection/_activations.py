@@ -145,7 +145,7 @@ class ActivationsDisplay:
         vmax = float(maps.max()) if vmax is None else vmax
         name = self.layer_name or "a layer"
         channels, height, width = maps.shape
-        title = f"Feature maps after {name} ({channels} of {height} x {width})"
+        title = f"Feature maps after {name}\n{channels} of {height} x {width}"
         self.figure_, self.axes_, self.im_, self.colorbar_ = plot_image_grid(
             maps, ax=ax, ncols=ncols, cmap=cmap, vmin=vmin, vmax=vmax,
             colorbar=colorbar, title=title, caller_name=f"{type(self).__name__}.plot",

@@ -94,18 +94,58 @@ def _grid_shape(n, ncols):
     return math.ceil(n / ncols), ncols
 
 
-def _image_axes(n, ax, ncols, caller_name):
-    """Axes for ``n`` images: ``(figure, axes of shape (n,), created, parent)``.
+def _split_axes(parent, n, ncols, aspect, gap=0.15, vgap=0.35, bar=0.12):
+    """``n`` inset Axes in a grid of square-pixel cells, centered in ``parent``.
 
-    ``ax=None`` makes a new figure; one Axes is split into a grid of inset
-    Axes (it becomes their invisible ``parent``); an array of Axes is used as
-    given, its first ``n`` in order, the others hidden.
+    ``aspect`` is the height / width of one image; ``bar`` is the fraction of
+    the width kept free on the right for a colorbar; ``ncols=None`` picks the
+    number of columns that gives the largest cells. Returns the Axes, the
+    rectangle for the colorbar and the top of the grid, in ``parent``'s axes
+    coordinates.
+    """
+    parent.set_axis_off()
+    box = parent.get_position()
+    fig_w, fig_h = parent.figure.get_size_inches()
+    width_in, height_in = box.width * fig_w * (1 - bar), box.height * fig_h
+
+    def cell_size(cols):
+        rows = math.ceil(n / cols)
+        return min(
+            width_in / (cols + gap * (cols - 1)),
+            height_in / (aspect * (rows + vgap * (rows - 1) + vgap)),
+        )
+
+    if ncols is None:
+        ncols = max(range(1, n + 1), key=cell_size)
+    nrows, ncols = _grid_shape(n, ncols)
+    cell = cell_size(ncols)
+    cell_w, cell_h = cell / (box.width * fig_w), aspect * cell / (box.height * fig_h)
+    grid_h = cell_h * (nrows + vgap * (nrows - 1))
+    top = 0.5 + grid_h / 2
+    axes = np.empty(n, dtype=object)
+    for k in range(n):
+        row, col = divmod(k, ncols)
+        x0 = col * cell_w * (1 + gap)
+        y0 = top - cell_h - row * cell_h * (1 + vgap)
+        axes[k] = parent.inset_axes([x0, y0, cell_w, cell_h])
+    grid_w = cell_w * (ncols + gap * (ncols - 1))
+    return axes, [grid_w + 0.03, 0.5 - grid_h / 2, 0.03, grid_h], top + vgap * cell_h
+
+
+def _image_axes(n, ax, ncols, aspect, caller_name):
+    """Axes for ``n`` images: ``(figure, axes of shape (n,), parent, split)``.
+
+    ``ax=None`` makes a new figure (``parent`` is then None); one Axes is
+    split into a grid of inset Axes and becomes their invisible ``parent``
+    (``split`` is then ``(colorbar rectangle, top of the grid)``, else None);
+    an array of Axes is used as given, its first ``n`` in order, the others
+    hidden (``parent`` is then the first of them).
     """
     import matplotlib.pyplot as plt
     from matplotlib.axes import Axes
 
-    nrows, ncols = _grid_shape(n, ncols)
     if ax is None:
+        nrows, ncols = _grid_shape(n, ncols)
         fig, grid = plt.subplots(
             nrows, ncols, squeeze=False, layout="constrained",
             figsize=(1.1 * ncols + 1.2, 1.1 * nrows + 0.6),
@@ -113,18 +153,10 @@ def _image_axes(n, ax, ncols, caller_name):
         axes = grid.ravel()
         for extra in axes[n:]:
             extra.set_axis_off()
-        return fig, axes[:n], True, None
+        return fig, axes[:n], None, None
     if isinstance(ax, Axes):
-        ax.set_axis_off()
-        gap = 0.15
-        width, height = 1 / (ncols + gap * (ncols - 1)), 1 / (nrows + gap * (nrows - 1))
-        axes = np.empty(n, dtype=object)
-        for k in range(n):
-            row, col = divmod(k, ncols)
-            x0 = col * width * (1 + gap)
-            y0 = 1 - height - row * height * (1 + gap)
-            axes[k] = ax.inset_axes([x0, y0, width, height])
-        return ax.figure, axes, False, ax
+        axes, bar_rect, top = _split_axes(ax, n, ncols, aspect)
+        return ax.figure, axes, ax, (bar_rect, top)
     axes = np.asarray(ax, dtype=object).ravel()
     if not all(isinstance(a, Axes) for a in axes):
         raise TypeError(
@@ -138,7 +170,7 @@ def _image_axes(n, ax, ncols, caller_name):
         )
     for extra in axes[n:]:
         extra.set_axis_off()
-    return axes[0].figure, axes[:n], False, None
+    return axes[0].figure, axes[:n], axes[0], None
 
 
 def plot_image_grid(images, *, ax, ncols, cmap, vmin, vmax, colorbar, title, caller_name):
@@ -148,7 +180,8 @@ def plot_image_grid(images, *, ax, ncols, cmap, vmin, vmax, colorbar, title, cal
     of shape (n,), colorbar is None without ``colorbar``.
     """
     n = len(images)
-    fig, axes, created, parent = _image_axes(n, ax, ncols, caller_name)
+    height, width = images.shape[1:]
+    fig, axes, parent, split = _image_axes(n, ax, ncols, height / width, caller_name)
     ims = np.empty(n, dtype=object)
     for k, (axis, image) in enumerate(zip(axes, images)):
         ims[k] = axis.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -157,11 +190,13 @@ def plot_image_grid(images, *, ax, ncols, cmap, vmin, vmax, colorbar, title, cal
         axis.set_title(str(k), fontsize="x-small", pad=2)
     bar = None
     if colorbar:
-        owner = parent if parent is not None else list(axes)
-        bar = fig.colorbar(ims[0], ax=owner, shrink=0.8)
+        if split is None:
+            bar = fig.colorbar(ims[0], ax=list(axes), shrink=0.8)
+        else:
+            bar = fig.colorbar(ims[0], cax=parent.inset_axes(split[0]))
     if title:
-        if created:
+        if parent is None:
             fig.suptitle(title)
-        elif parent is not None:
-            parent.set_title(title)
+        elif split is not None:
+            parent.set_title(title, y=split[1])
     return fig, axes, ims, bar

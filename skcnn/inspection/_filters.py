@@ -118,7 +118,7 @@ class FiltersDisplay:
         vmax = limit if vmax is None else vmax
         name = self.layer_name or "a convolution layer"
         out, _, kh, kw = filters.shape
-        title = f"Filters of {name} ({out} of {kh} x {kw}{what})"
+        title = f"Filters of {name}\n{out} of {kh} x {kw}{what}"
         self.images_ = images
         self.figure_, self.axes_, self.im_, self.colorbar_ = plot_image_grid(
             images, ax=ax, ncols=ncols, cmap=cmap, vmin=vmin, vmax=vmax,

@@ -1,0 +1,306 @@
+"""Tests of skcnn.inspection: the data each display extracts, and its plot."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib", reason="the displays plot with matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler  # noqa: E402
+
+from skcnn import NumpyCNNClassifier  # noqa: E402
+from skcnn.inspection import (  # noqa: E402
+    ActivationsDisplay,
+    FiltersDisplay,
+    TrainingCurveDisplay,
+)
+from skcnn.layers import Conv2D, MaxPool2D  # noqa: E402
+
+SMALL = dict(filters=(4, 6), hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:300] / 16, y[:300]
+
+
+@pytest.fixture(scope="module")
+def clf(digits):
+    """A relu network of two conv blocks, trained with early stopping."""
+    return NumpyCNNClassifier(early_stopping=True, **SMALL).fit(*digits)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _conv_positions(clf):
+    return [i for i, layer in enumerate(clf.layers_) if isinstance(layer, Conv2D)]
+
+
+# ------------------------------------------------------------ no matplotlib
+
+
+def test_importing_skcnn_does_not_import_matplotlib():
+    code = (
+        "import sys, skcnn, skcnn.inspection, skcnn.datasets\n"
+        "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it():
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # as if not installed\n"
+        "from skcnn.inspection import TrainingCurveDisplay\n"
+        "try:\n"
+        "    TrainingCurveDisplay([1.0, 0.5]).plot()\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert "TrainingCurveDisplay.plot requires matplotlib" in out.stdout
+    assert 'pip install "skcnn[plot]"' in out.stdout
+
+
+# -------------------------------------------------------------- filters
+
+
+@pytest.mark.parametrize("layer", [0, 1, -1])
+def test_filters_are_the_conv_weights(clf, layer):
+    disp = FiltersDisplay.from_estimator(clf, layer=layer)
+    expected = clf.coefs_[layer % 2]
+    np.testing.assert_array_equal(disp.filters, expected)
+    assert disp.filters is not expected  # a copy: later training does not change the display
+    assert disp.layer_name == f"convolution layer {layer % 2}"
+
+
+def test_filters_plot_one_axes_and_image_per_filter(clf):
+    disp = FiltersDisplay.from_estimator(clf, layer=1)
+    n_filters = clf.coefs_[1].shape[0]
+    assert isinstance(disp.figure_, Figure)
+    assert disp.axes_.shape == disp.im_.shape == (n_filters,)
+    for ax, im, image in zip(disp.axes_, disp.im_, disp.images_):
+        assert list(ax.images) == [im]
+        np.testing.assert_array_equal(im.get_array(), image)
+    assert disp.colorbar_ is not None
+    # A zero weight sits in the middle of the shared color scale.
+    vmin, vmax = disp.im_[0].get_clim()
+    assert vmin == -vmax == -np.abs(disp.images_).max()
+
+
+def test_filters_in_channel(clf):
+    weights = clf.coefs_[1]
+    disp = FiltersDisplay.from_estimator(clf, layer=1, in_channel=2, colorbar=False)
+    np.testing.assert_array_equal(disp.images_, weights[:, 2])
+    assert disp.colorbar_ is None
+    disp = FiltersDisplay.from_estimator(clf, layer=1)
+    np.testing.assert_allclose(disp.images_, weights.mean(axis=1))
+    with pytest.raises(ValueError, match="in_channel=4 is out of range"):
+        disp.plot(in_channel=4)
+
+
+def test_filters_display_from_arrays():
+    filters = np.random.RandomState(0).randn(5, 1, 3, 3)
+    disp = FiltersDisplay(filters).plot(ncols=2)
+    assert len(disp.axes_) == 5
+    # 3 rows of 2: the sixth Axes of the grid is hidden, not drawn on.
+    assert sum(ax.axison for ax in disp.figure_.axes if ax.images) == 5
+    with pytest.raises(ValueError, match=r"Received an array of shape \(5, 9\)"):
+        FiltersDisplay(filters.reshape(5, 9)).plot()
+
+
+# ---------------------------------------------------------- activations
+
+
+def test_activations_are_the_relu_maps_before_pooling(clf, digits):
+    X, _ = digits
+    for layer, position in enumerate(_conv_positions(clf)):
+        disp = ActivationsDisplay.from_estimator(clf, X[0], layer=layer)
+        outputs = clf.layer_outputs(X[:1])
+        # relu blocks are built conv -> pool -> relu: the maps are relu(conv).
+        np.testing.assert_array_equal(disp.activations, np.maximum(outputs[position][0], 0))
+        # Pooled, they are exactly the block's output.
+        assert isinstance(clf.layers_[position + 1], MaxPool2D)
+        pooled = clf.layers_[position + 1].forward(disp.activations[None])
+        np.testing.assert_array_equal(pooled, outputs[position + 2])
+        assert disp.layer_name == f"convolution layer {layer} + ReLU"
+
+
+def test_activations_are_the_activation_layer_output(digits):
+    X, y = digits
+    clf = NumpyCNNClassifier(activation="tanh", **SMALL).fit(X, y)
+    position = _conv_positions(clf)[1]
+    disp = ActivationsDisplay.from_estimator(clf, X[3], layer=1)
+    # tanh blocks are conv -> tanh -> pool: the maps are a layer output.
+    expected = clf.layer_outputs(X[3:4])[position + 1][0]
+    np.testing.assert_array_equal(disp.activations, expected)
+    assert disp.layer_name == "convolution layer 1 + Tanh"
+
+
+def test_activations_plot_one_axes_and_image_per_map(clf, digits):
+    disp = ActivationsDisplay.from_estimator(clf, digits[0][0], layer=0)
+    n_maps = clf.coefs_[0].shape[0]
+    assert disp.activations.shape == (n_maps, 8, 8)
+    assert isinstance(disp.figure_, Figure)
+    assert disp.axes_.shape == disp.im_.shape == (n_maps,)
+    for ax, im, fmap in zip(disp.axes_, disp.im_, disp.activations):
+        assert list(ax.images) == [im]
+        np.testing.assert_array_equal(im.get_array(), fmap)
+    assert disp.im_[0].get_clim() == (disp.activations.min(), disp.activations.max())
+
+
+@pytest.mark.parametrize(
+    "shape", [(64,), (1, 64), (8, 8), (1, 8, 8), (1, 1, 8, 8)], ids=str
+)
+def test_activations_accept_one_sample_in_every_form(clf, digits, shape):
+    x = digits[0][5]
+    expected = ActivationsDisplay.from_estimator(clf, x).activations
+    disp = ActivationsDisplay.from_estimator(clf, x.reshape(shape))
+    np.testing.assert_array_equal(disp.activations, expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 64), (2, 8, 8), (2, 1, 8, 8)], ids=str)
+def test_activations_refuse_several_samples(clf, digits, shape):
+    X = digits[0][:2].reshape(shape)
+    with pytest.raises(ValueError, match="X must hold one sample, but it holds 2"):
+        ActivationsDisplay.from_estimator(clf, X)
+
+
+@pytest.mark.parametrize("shape", [(63,), (4, 16), (1, 2, 8, 8)], ids=str)
+def test_activations_refuse_a_wrong_shape(clf, shape):
+    with pytest.raises(ValueError, match=r"is not one sample of the model.*\(1, 8, 8\)"):
+        ActivationsDisplay.from_estimator(clf, np.zeros(shape))
+
+
+def test_activations_display_from_arrays():
+    with pytest.raises(ValueError, match=r"\(n_channels, H, W\)"):
+        ActivationsDisplay(np.zeros((4, 4))).plot()
+    disp = ActivationsDisplay(np.arange(3 * 5 * 6.0).reshape(3, 5, 6)).plot(cmap="gray")
+    assert len(disp.axes_) == 3
+
+
+# -------------------------------------------------------- training curve
+
+
+def test_training_curve_with_validation_scores(clf):
+    disp = TrainingCurveDisplay.from_estimator(clf)
+    assert disp.loss_curve == clf.loss_curve_
+    assert disp.validation_scores == clf.validation_scores_
+    assert isinstance(disp.figure_, Figure) and isinstance(disp.ax_, Axes)
+    n = len(clf.loss_curve_)
+    np.testing.assert_array_equal(disp.line_.get_xdata(), np.arange(1, n + 1))
+    np.testing.assert_array_equal(disp.line_.get_ydata(), clf.loss_curve_)
+    np.testing.assert_array_equal(disp.score_line_.get_ydata(), clf.validation_scores_)
+    best = int(np.argmax(clf.validation_scores_))
+    assert disp.best_marker_.get_xdata()[0] == best + 1
+    assert disp.score_ax_.figure is disp.figure_
+
+
+def test_training_curve_without_validation_scores(digits):
+    clf = NumpyCNNClassifier(**SMALL).fit(*digits)
+    assert clf.validation_scores_ is None
+    disp = TrainingCurveDisplay.from_estimator(clf, mark_best=False)
+    assert disp.validation_scores is None
+    assert disp.score_ax_ is disp.score_line_ is disp.best_marker_ is None
+    np.testing.assert_array_equal(disp.line_.get_ydata(), clf.loss_curve_)
+
+
+def test_training_curve_of_mlp_classifier(digits):
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(*digits)
+    disp = TrainingCurveDisplay.from_estimator(mlp)
+    np.testing.assert_array_equal(disp.loss_curve, mlp.loss_curve_)
+    lbfgs = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3).fit(*digits)
+    with pytest.raises(ValueError, match="MLPClassifier has no loss_curve_"):
+        TrainingCurveDisplay.from_estimator(lbfgs)
+
+
+def test_training_curve_display_from_arrays():
+    with pytest.raises(ValueError, match="loss_curve must be a non-empty 1-D"):
+        TrainingCurveDisplay([]).plot()
+    disp = TrainingCurveDisplay([3.0, 2.0, 1.5], [0.5, 0.7, 0.6]).plot()
+    assert disp.best_marker_.get_xdata()[0] == 2
+
+
+# ------------------------------------------------------------------ ax=
+
+
+def test_ax_is_honoured(clf, digits):
+    fig, (ax_curve, ax_filters, ax_maps) = plt.subplots(1, 3)
+    curve = TrainingCurveDisplay.from_estimator(clf, ax=ax_curve)
+    assert curve.ax_ is ax_curve and curve.figure_ is fig
+    # One Axes is split into a grid of inset Axes, one per image.
+    filters = FiltersDisplay.from_estimator(clf, ax=ax_filters)
+    assert filters.figure_ is fig
+    assert set(filters.axes_) <= set(ax_filters.child_axes)
+    assert not ax_filters.axison
+    maps = ActivationsDisplay.from_estimator(clf, digits[0][0], ax=ax_maps)
+    assert maps.figure_ is fig and set(maps.axes_) <= set(ax_maps.child_axes)
+
+
+def test_ax_as_an_array_of_axes(clf, digits):
+    fig, grid = plt.subplots(2, 3)
+    disp = FiltersDisplay.from_estimator(clf, layer=0, ax=grid)  # 4 filters, 6 Axes
+    assert list(disp.axes_) == list(grid.ravel()[:4])
+    assert [ax.axison for ax in grid.ravel()[4:]] == [False, False]
+    with pytest.raises(ValueError, match="ax holds 4 Axes but there are 6 images"):
+        ActivationsDisplay.from_estimator(clf, digits[0][0], layer=1, ax=grid.ravel()[:4])
+    with pytest.raises(TypeError, match="ax must be None, a matplotlib Axes"):
+        FiltersDisplay.from_estimator(clf, ax=["not an Axes"])
+
+
+# --------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("display", ["filters", "activations"])
+def test_layer_out_of_range(clf, digits, display):
+    def make(estimator, layer):
+        if display == "filters":
+            return FiltersDisplay.from_estimator(estimator, layer=layer)
+        return ActivationsDisplay.from_estimator(estimator, digits[0][0], layer=layer)
+
+    message = "layer=2 is out of range: the model has 2 convolution layers"
+    with pytest.raises(ValueError, match=message):
+        make(clf, 2)
+    with pytest.raises(ValueError, match="layer=-3 is out of range"):
+        make(clf, -3)
+    for bad in ["0", 1.0, True]:
+        with pytest.raises(TypeError, match=f"layer must be an int.*Received layer={bad!r}"):
+            make(clf, bad)
+    mlp_like = NumpyCNNClassifier(filters=(), hidden_layer_sizes=(8,), max_iter=1).fit(*digits)
+    with pytest.raises(ValueError, match="the model has 0 convolution layers"):
+        make(mlp_like, 0)
+
+
+def test_unfitted_estimator(digits):
+    clf = NumpyCNNClassifier()
+    with pytest.raises(NotFittedError):
+        TrainingCurveDisplay.from_estimator(clf)
+    with pytest.raises(NotFittedError):
+        FiltersDisplay.from_estimator(clf)
+    with pytest.raises(NotFittedError):
+        ActivationsDisplay.from_estimator(clf, digits[0][0])
+
+
+def test_pipeline_stands_for_its_classifier(digits):
+    X, y = digits
+    pipe = make_pipeline(MinMaxScaler(), NumpyCNNClassifier(**SMALL)).fit(X * 16, y)
+    net = pipe[-1]
+    np.testing.assert_array_equal(FiltersDisplay.from_estimator(pipe).filters, net.coefs_[0])
+    disp = ActivationsDisplay.from_estimator(pipe, X[0] * 16)
+    expected = ActivationsDisplay.from_estimator(net, pipe[0].transform(X[:1] * 16))
+    np.testing.assert_array_equal(disp.activations, expected.activations)
+    assert TrainingCurveDisplay.from_estimator(pipe).loss_curve == net.loss_curve_
