@@ -44,8 +44,11 @@ def main(argv=None):
     if args.max_iter is not None:
         cnn.set_params(max_iter=args.max_iter)
     print(f"Training {cnn!r}")
-    rows = [("NumpyCNNClassifier", *_fit_and_score(cnn, X_train, y_train, X_test, y_test))]
-    print(f"\nstopped after {cnn.n_iter_} epochs\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        rows = [("NumpyCNNClassifier", *_fit_and_score(cnn, X_train, y_train, X_test, y_test))]
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    print(f"\n{'converged' if converged else 'max_iter reached'} after {cnn.n_iter_} epochs\n")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
