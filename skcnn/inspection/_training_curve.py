@@ -124,7 +124,8 @@ class TrainingCurveDisplay:
                     label=f"best: {scores[best]:.4f} (epoch {best + 1})",
                 )
                 lines.append(self.best_marker_)
-        ax.legend(handles=lines, loc="center right")
+        # On the top Axes, so that the score curve does not cross the legend.
+        (self.score_ax_ or ax).legend(handles=lines, loc="center right")
         title = "Training curve"
         if self.estimator_name:
             title += f" of {self.estimator_name}"
