@@ -95,7 +95,7 @@ def _grid_shape(n, ncols):
 
 
 def _split_axes(parent, n, ncols, aspect, gap=0.15, vgap=0.35, bar=0.12):
-    """``n`` inset Axes in a grid of square-pixel cells, centered in ``parent``.
+    """``n`` inset Axes in a grid of square-pixel cells in ``parent`` (left, mid-height).
 
     ``aspect`` is the height / width of one image; ``bar`` is the fraction of
     the width kept free on the right for a colorbar; ``ncols=None`` picks the
