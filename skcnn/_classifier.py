@@ -76,10 +76,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
     batch_size : int or "auto", default=64
-        Size of the minibatches; "auto" is ``min(200, n_samples)`` as in
-        MLPClassifier. A batch larger than the data means one batch per epoch
-        (and then integer sample weights are exactly equivalent to repeated
-        samples).
+        Largest minibatch; "auto" is ``min(200, n_samples)`` as in
+        MLPClassifier. Each epoch is split into ``ceil(n_samples / batch_size)``
+        batches of equal size (within one sample), so no epoch ends on a tiny
+        remainder batch. A batch size larger than the data means one batch
+        per epoch (and then integer sample weights are exactly equivalent to
+        repeated samples).
     learning_rate_init : float, default=0.002
         Step size of the optimizer.
     max_iter : int, default=200
@@ -546,8 +548,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         n = X.shape[0]
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         total_loss = total_weight = 0.0
-        for start in range(0, n, batch_size):
-            batch = order[start : start + batch_size]
+        # Equal batches of at most batch_size samples: no tiny remainder batch
+        # whose noisy gradient (and oversized L2 share) would end an epoch.
+        for batch in np.array_split(order, -(-n // batch_size)):
             w_batch = None if w is None else w[batch]
             weight = float(len(batch)) if w is None else float(w_batch.sum(dtype=np.float64))
             if weight == 0:
@@ -696,6 +699,14 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             One array per layer of ``layers_``: ``(n_samples, C, H, W)`` after
             convolution, pooling and their activations, ``(n_samples, n)``
             after Flatten and dense layers; the last holds the logits.
+
+        Notes
+        -----
+        With ``activation="relu"`` each block is built conv -> pool -> relu
+        (identical to conv -> relu -> pool, and cheaper), so no output is the
+        full-resolution relu of a convolution; ``np.maximum(outputs[i], 0)``
+        of a ``Conv2D`` output ``i`` is. ``ActivationsDisplay`` shows exactly
+        those maps.
         """
         X = self._validate_X_predict(X)
         images = X.reshape((-1,) + self.image_shape_)
