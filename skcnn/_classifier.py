@@ -21,8 +21,10 @@ from ._network import Sequential, build_cnn_layers
 from ._params import resolve_image_shape, validate_hyperparameters
 from .optimizers import SGD, Adam
 
-# Memory that one inference batch may use for its largest intermediate arrays.
-_PREDICT_BATCH_BYTES = 64 * 2**20
+# Memory that one inference batch may use for its intermediate arrays: small
+# enough that they are recycled by malloc rather than page-faulted in anew
+# (measured: 16 MB predicts 20 % faster than 64 MB on net B).
+_PREDICT_BATCH_BYTES = 16 * 2**20
 _ARCHITECTURE = ("filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation")
 
 
