@@ -243,13 +243,16 @@ def maxpool2d_backward(dout, x, out, pool_size, stride, ws=None):
     winner = _empty(ws, "winner", out.shape, bool)
     free = _empty(ws, "free", out.shape, bool)  # outputs whose window has no winner yet
     views = pool_views(x, pool_size, stride)
+    last = len(views) - 1
     for k, (view, dview) in enumerate(zip(views, pool_views(dx, pool_size, stride))):
-        np.equal(view, out, out=winner)
-        if k == 0:
-            np.logical_not(winner, out=free)
+        if k == last and k > 0:
+            winner = free  # the maximum is somewhere: the last offset wins the rest
         else:
-            winner &= free
-            if k < len(views) - 1:
+            np.equal(view, out, out=winner)
+            if k == 0:
+                np.logical_not(winner, out=free)
+            else:
+                winner &= free
                 np.greater(free, winner, out=free)  # free and not winner
         if overlapping:
             dview += dout * winner
