@@ -7,7 +7,8 @@ hits all of them alike, and prints markdown tables:
 - seconds per training epoch (median over the epochs), and skcnn / torch;
 - images per second at predict on the test images (median of a few
   alternated repeats), and the ratio of predict times;
-- test accuracy after the same number of epochs, and the difference;
+- test accuracy after the same number of epochs (mean of a few seeds),
+  and the difference;
 - growth of the process's resident memory while predicting 60,000 images,
   each framework in a fresh subprocess;
 - skcnn's epoch time at a quarter, half and all of the training set
