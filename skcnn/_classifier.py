@@ -520,6 +520,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                         f"end of a batch of epoch {self.n_iter_ + 1}. The model is "
                         "usable; call fit or partial_fit again to continue.",
                         UserWarning,
+                        stacklevel=4,  # the user's fit / partial_fit call
                     )
                     break
                 self.n_iter_ += 1
@@ -539,6 +540,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                         "reached and the optimization hasn't converged yet.",
                         ConvergenceWarning,
+                        stacklevel=4,
                     )
         self._network.clear_cache()  # the fitted model keeps no training buffers
         if best_params is not None:
@@ -604,6 +606,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             "model keeps its last finite weights (from before that epoch). "
             f"Lower learning_rate_init (now {self.learning_rate_init!r}).",
             ConvergenceWarning,
+            stacklevel=5,
         )
 
     def _track_progress(self, val):
