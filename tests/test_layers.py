@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from gradcheck import numerical_gradient
 
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
@@ -98,22 +99,6 @@ def naive_maxpool2d(x, pool_size, stride):
     return out, backward
 
 
-def numerical_gradient(f, array, eps=1e-6):
-    """Central finite differences of the scalar ``f()`` with respect to ``array``.
-
-    ``array`` is perturbed in place (and restored), so it must be the very
-    array ``f`` reads.
-    """
-    grad = np.zeros(array.shape)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        f_plus = f()
-        array[index] = saved - eps
-        f_minus = f()
-        array[index] = saved
-        grad[index] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def assert_gradients_match(layer, X, rng, rtol=1e-6, atol=1e-8):

@@ -2,23 +2,10 @@
 
 import numpy as np
 import pytest
+from gradcheck import numerical_gradient
 from sklearn.metrics import log_loss
 
 from skcnn._loss import SoftmaxCrossEntropy
-
-
-def numerical_gradient(f, array, eps=1e-6):
-    """Central finite differences of the scalar ``f()``; perturbs ``array`` in place."""
-    grad = np.zeros(array.shape)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        f_plus = f()
-        array[index] = saved - eps
-        f_minus = f()
-        array[index] = saved
-        grad[index] = (f_plus - f_minus) / (2 * eps)
-    return grad
 
 
 def reference_loss(logits, y, sample_weight=None):
