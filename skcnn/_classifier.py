@@ -18,6 +18,7 @@ from ._functional import log_softmax, softmax
 from ._interrupt import deferred_interrupt
 from ._loss import SoftmaxCrossEntropy
 from ._network import Sequential, build_cnn_layers
+from .layers import Conv2D
 from ._params import resolve_image_shape, validate_hyperparameters
 from .optimizers import SGD, Adam
 
@@ -328,7 +329,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
             layers = build_cnn_layers(image_shape, len(classes_), **arch)
         else:
-            dtype, classes_, image_shape = self._dtype, self.classes_, self.image_shape_
+            dtype, classes_, image_shape = self._dtype(), self.classes_, self.image_shape_
             X = X.astype(dtype, copy=False)
             self._check_compatible(arch, classes, y, shape_from_X, incremental)
             layers = None
@@ -442,7 +443,6 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         network.build(data["image_shape"], rng, data["dtype"])
         self._network = network
         self._architecture = data["arch"]
-        self._dtype = np.dtype(data["dtype"]).name  # a str: nothing numpy-specific to unpickle
         self._rng = rng
         self.classes_ = data["classes"]
         self.image_shape_ = data["image_shape"]
@@ -455,6 +455,10 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         self.best_loss_ = np.inf
         self.validation_scores_ = None
         self.best_validation_score_ = None
+
+    def _dtype(self):
+        """The float dtype the model computes in: that of its weights."""
+        return self.coefs_[0].dtype
 
     def _link_parameters(self):
         """Point coefs_, intercepts_ and the optimizer at the network's arrays."""
@@ -610,26 +614,24 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _track_progress(self, val):
-        """Update the no-improvement counter (as MLPClassifier); True if improved."""
+        """Update the no-improvement counter (as MLPClassifier); True if improved.
+
+        Progress is the training loss, or the validation accuracy with
+        early stopping.
+        """
         loss = self.loss_curve_[-1]
         if val is None:
-            if loss > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-        improved = loss < self.best_loss_
-        self.best_loss_ = min(self.best_loss_, loss)
-        if val is None:
-            return improved
-        X_val, y_val, w_val = val
-        score = accuracy_score(y_val, self._predict_index(X_val), sample_weight=w_val)
-        self.validation_scores_.append(float(score))
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
+            stalled = loss > self.best_loss_ - self.tol
+            improved = loss < self.best_loss_
         else:
-            self._no_improvement_count = 0
-        improved = score > self.best_validation_score_
-        self.best_validation_score_ = max(self.best_validation_score_, float(score))
+            X_val, y_val, w_val = val
+            score = float(accuracy_score(y_val, self._predict_index(X_val), sample_weight=w_val))
+            self.validation_scores_.append(score)
+            stalled = score < self.best_validation_score_ + self.tol
+            improved = score > self.best_validation_score_
+            self.best_validation_score_ = max(self.best_validation_score_, score)
+        self.best_loss_ = min(self.best_loss_, loss)
+        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
         return improved
 
     def _print_progress(self, epoch, n_epochs, started):
@@ -654,18 +656,18 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"X holds samples of shape {shape_from_X}, but the model was "
                 f"fitted on samples of shape {self.image_shape_}."
             )
-        return X.astype(self._dtype, copy=False)
+        return X.astype(self._dtype(), copy=False)
 
     def _predict_batch_size(self):
         """Samples per inference batch so that its arrays stay within budget."""
         per_sample = 0
         for layer in self._network.layers:
             per_sample += int(np.prod(layer.output_shape))
-            if hasattr(layer, "kernel_size"):
+            if isinstance(layer, Conv2D):
                 kh, kw = layer.kernel_size
                 _, ho, wo = layer.output_shape
                 per_sample += ho * wo * kh * kw * layer.input_shape[0]
-        itemsize = np.dtype(self._dtype).itemsize
+        itemsize = self._dtype().itemsize
         return int(np.clip(_PREDICT_BATCH_BYTES // (per_sample * itemsize), 1, 4096))
 
     def _logits(self, X):

@@ -95,7 +95,8 @@ class Workspace:
     A training step allocates the same large arrays (padded input, im2col
     matrix, gradients) batch after batch. Fresh allocations of that size come
     from the kernel as new pages and page-fault on first touch; reusing them
-    saves a third of a convolution's forward time. ``ws(name, shape, dtype)``
+    took net B's second convolution from 11-15 ms to 5 ms per training
+    forward pass of 64 images (measured on one thread). ``ws(name, shape, dtype)``
     returns the same array for the same key (contents arbitrary). Kernels
     take ``ws=None`` to allocate normally: inference never shares arrays, so
     it stays safe to run from several threads.

@@ -72,9 +72,8 @@ def validate_hyperparameters(est):
     p["kernel_size"] = as_pair(est.kernel_size, "kernel_size")
     p["pool_size"] = as_pair(est.pool_size, "pool_size")
     resolve_padding(est.padding, p["kernel_size"])
-    p["padding"] = est.padding if isinstance(est.padding, str) else (
-        est.padding if _is_int(est.padding) else tuple(est.padding)
-    )
+    # Lists become tuples, so that a warm start can compare architectures.
+    p["padding"] = est.padding if isinstance(est.padding, (str, Integral)) else tuple(est.padding)
     p["hidden_layer_sizes"] = _int_tuple(
         "hidden_layer_sizes", est.hidden_layer_sizes, "a tuple of positive ints"
     )
