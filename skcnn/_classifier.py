@@ -18,6 +18,7 @@ from ._functional import log_softmax, softmax
 from ._interrupt import deferred_interrupt
 from ._loss import SoftmaxCrossEntropy
 from ._network import Sequential, build_cnn_layers
+from ._parallel import ShardedStep
 from .layers import Conv2D
 from ._params import resolve_image_shape, validate_hyperparameters
 from .optimizers import SGD, Adam
@@ -504,13 +505,16 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         n_epochs = 1 if incremental else self.max_iter
         best_params = None
         started = time.perf_counter()
-        with deferred_interrupt() as interrupt:
+        # The longest of the equal batches _run_epoch makes.
+        max_batch_len = -(-X.shape[0] // -(-X.shape[0] // batch_size))
+        step = ShardedStep(self._network, SoftmaxCrossEntropy(), max_batch_len)
+        with deferred_interrupt() as interrupt, step:
             for epoch in range(n_epochs):
                 snapshot = self._snapshot()
                 try:
                     # Overflow is handled below as divergence, with a clear warning.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss, stopped = self._run_epoch(X, y, w, batch_size, rng, interrupt)
+                        loss, stopped = self._run_epoch(X, y, w, batch_size, rng, step, interrupt)
                 except BaseException:
                     self._restore(snapshot)
                     raise
@@ -551,7 +555,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             for p, best in zip(self._network.params, best_params):
                 p[...] = best
 
-    def _run_epoch(self, X, y, w, batch_size, rng, interrupt):
+    def _run_epoch(self, X, y, w, batch_size, rng, step, interrupt):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
         n = X.shape[0]
         order = rng.permutation(n) if self.shuffle else np.arange(n)
@@ -564,7 +568,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             if weight == 0:
                 continue
             X_batch = X[batch].reshape((-1,) + self.image_shape_)
-            loss = self._train_step(X_batch, y[batch], w_batch, weight)
+            loss = self._train_step(step, X_batch, y[batch], w_batch, weight)
             if not np.isfinite(loss):
                 return loss, "diverged"
             total_loss += loss * weight
@@ -573,12 +577,10 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                 return total_loss / total_weight, "interrupted"
         return total_loss / total_weight, None
 
-    def _train_step(self, X_batch, y_batch, w_batch, weight_sum):
-        """Forward, loss (+ L2), backward and one optimizer step."""
+    def _train_step(self, step, X_batch, y_batch, w_batch, weight_sum):
+        """Forward, loss (+ L2), backward (by ``step``, see ShardedStep) and one optimizer step."""
         network = self._network
-        logits = network.forward(X_batch, training=True)
-        loss, dlogits = SoftmaxCrossEntropy()(logits, y_batch, w_batch)
-        network.backward(dlogits)
+        loss = step(X_batch, y_batch, w_batch, weight_sum)
         if self.alpha > 0:
             scale = self.alpha / weight_sum
             penalty = 0.0

@@ -18,7 +18,7 @@ class SoftmaxCrossEntropy:
     canonical link of the multinomial log-loss.
     """
 
-    def __call__(self, logits, y, sample_weight=None):
+    def __call__(self, logits, y, sample_weight=None, weight_sum=None):
         """Return ``(loss, dlogits)``.
 
         Parameters
@@ -28,12 +28,17 @@ class SoftmaxCrossEntropy:
             Integer class indices in ``[0, n_classes)``.
         sample_weight : ndarray of shape (n_samples,), default=None
             Non-negative weights; None means all ones.
+        weight_sum : float, default=None
+            The normalizer of the weighted sum; None means the sum of
+            ``sample_weight`` (the number of samples when unweighted). A part
+            of a batch passes the whole batch's weight, so that the losses and
+            gradients of its parts add up to the batch's.
 
         Returns
         -------
         loss : float
-            The weighted mean cross-entropy (a Python float, computed in
-            float64 whatever the logits' dtype).
+            The weighted cross-entropy summed and divided by ``weight_sum``
+            (a Python float, computed in float64 whatever the logits' dtype).
         dlogits : ndarray of shape (n_samples, n_classes)
             Gradient of ``loss`` with respect to ``logits``, in their dtype.
         """
@@ -44,11 +49,13 @@ class SoftmaxCrossEntropy:
         dlogits = np.exp(log_proba)
         dlogits[rows, y] -= 1
         if sample_weight is None:
-            weight_sum = float(n)
+            weight_sum = float(n) if weight_sum is None else float(weight_sum)
             loss = nll.sum() / weight_sum
             dlogits /= logits.dtype.type(weight_sum)
         else:
-            weight_sum = float(np.sum(sample_weight, dtype=np.float64))
+            if weight_sum is None:
+                weight_sum = np.sum(sample_weight, dtype=np.float64)
+            weight_sum = float(weight_sum)
             loss = float(nll @ sample_weight) / weight_sum
             dlogits *= (sample_weight / weight_sum).astype(logits.dtype)[:, None]
         return float(loss), dlogits

@@ -17,6 +17,7 @@ class Sequential:
 
     def __init__(self, layers, reuse_buffers=False):
         self.layers = list(layers)
+        self.reuse_buffers = reuse_buffers
         for layer in self.layers:
             layer.reuse_buffers = reuse_buffers
         self.input_shape = self.output_shape = None
@@ -60,6 +61,12 @@ class Sequential:
         """
         for i in range(len(self.layers) - 1, -1, -1):
             dY = self.layers[i].backward(dY, input_grad=i > 0)
+
+    def replica(self):
+        """A network sharing these parameters, with its own gradients and buffers."""
+        twin = Sequential([layer.replica() for layer in self.layers], self.reuse_buffers)
+        twin.input_shape, twin.output_shape = self.input_shape, self.output_shape
+        return twin
 
     def clear_cache(self):
         for layer in self.layers:

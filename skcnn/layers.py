@@ -33,6 +33,8 @@ Examples
 (2, 4, 4, 4)
 """
 
+import copy
+
 import numpy as np
 from scipy.special import expit
 
@@ -121,6 +123,17 @@ class Layer:
         """Drop what the last training pass kept, and its reusable arrays."""
         self._cache = None
         self._workspace = None
+
+    def replica(self):
+        """A copy sharing this layer's parameters, with its own gradients and buffers.
+
+        Replicas let several threads train one set of parameters on
+        different samples at once (see ``skcnn._parallel``).
+        """
+        twin = copy.copy(self)
+        twin.grads = [np.zeros_like(g) for g in self.grads]
+        twin._cache = twin._workspace = None
+        return twin
 
     def _ws(self, training):
         """The arrays reused across training batches, when ``reuse_buffers``.

@@ -1,0 +1,129 @@
+"""Data-parallel training: shards on threads give the batch's exact gradients."""
+
+import threading
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from threadpoolctl import threadpool_info
+
+from skcnn import NumpyCNNClassifier, _parallel
+from skcnn._loss import SoftmaxCrossEntropy
+from skcnn._network import Sequential, build_cnn_layers
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+def network(dtype=np.float64, seed=0):
+    layers = build_cnn_layers((1, 8, 8), 10, (4, 6), (3, 3), (2, 2), "same", (8,), "relu")
+    net = Sequential(layers, reuse_buffers=True)
+    net.build((1, 8, 8), np.random.RandomState(seed), dtype)
+    return net
+
+
+@pytest.mark.parametrize(
+    "batch_len, sizes",
+    [(1, [1]), (47, [47]), (48, [24, 24]), (62, [31, 31]), (65, [33, 32]),
+     (200, [34, 34, 33, 33, 33, 33]),
+     (10_000, [1250] * 8)],
+)
+def test_shards_depend_on_the_batch_length_only(batch_len, sizes):
+    bounds = _parallel.shard_bounds(batch_len)
+    assert [stop - start for start, stop in bounds] == sizes
+    assert bounds[0][0] == 0 and bounds[-1][1] == batch_len
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sharded_gradients_equal_the_whole_batch_gradients(weighted, threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "available_threads", lambda: threads)
+    rng = np.random.RandomState(1)
+    X = rng.rand(130, 1, 8, 8)  # 4 shards
+    y = rng.randint(0, 10, size=130)
+    w = rng.rand(130) if weighted else None
+    weight_sum = 130.0 if w is None else float(w.sum())
+
+    whole = network()
+    loss_fn = SoftmaxCrossEntropy()
+    expected_loss, dlogits = loss_fn(whole.forward(X, training=True), y, w)
+    whole.backward(dlogits)
+
+    sharded = network()
+    with _parallel.ShardedStep(sharded, loss_fn, 130) as step:
+        assert step.n_threads == min(threads, 4)
+        loss = step(X, y, w, weight_sum)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for got, want in zip(sharded.grads, whole.grads):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_replicas_share_parameters_and_own_their_gradients():
+    net = network()
+    twin = net.replica()
+    for p, q in zip(net.params, twin.params):
+        assert p is q
+    for g, h in zip(net.grads, twin.grads):
+        assert g is not h and g.shape == h.shape
+    assert all(layer.reuse_buffers for layer in twin.layers)
+
+
+def test_the_model_is_the_same_on_one_thread_or_several(digits, monkeypatch):
+    X, y = digits
+    params = dict(filters=(4,), hidden_layer_sizes=(8,), batch_size=128, max_iter=3,
+                  random_state=0)
+    fits = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(_parallel, "available_threads", lambda threads=threads: threads)
+        fits[threads] = NumpyCNNClassifier(**params).fit(X, y)
+    for threads in (2, 3):
+        for a, b in zip(fits[1].coefs_ + fits[1].intercepts_,
+                        fits[threads].coefs_ + fits[threads].intercepts_):
+            np.testing.assert_array_equal(a, b)
+        assert fits[threads].loss_curve_ == fits[1].loss_curve_
+
+
+def test_training_uses_worker_threads_and_restores_blas_limits(digits, monkeypatch):
+    X, y = digits
+    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    seen = set()
+    original = _parallel.ShardedStep._run
+
+    def spy(self, *args):
+        seen.add(threading.current_thread().name)
+        return original(self, *args)
+
+    monkeypatch.setattr(_parallel.ShardedStep, "_run", spy)
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=1).fit(X, y)
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+    assert threading.current_thread().name in seen
+    assert any(name.startswith("skcnn") for name in seen)
+
+
+def test_an_error_in_a_worker_thread_restores_the_model(digits, monkeypatch):
+    X, y = digits
+    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0).fit(X, y)
+    before = [p.copy() for p in clf.coefs_ + clf.intercepts_]
+    limits_before = [lib["num_threads"] for lib in threadpool_info()]
+    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    original = _parallel.ShardedStep._run
+    calls = {"n": 0}
+
+    def failing(self, *args):
+        if threading.current_thread() is not threading.main_thread():
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise MemoryError("simulated failure in a worker")
+        return original(self, *args)
+
+    monkeypatch.setattr(_parallel.ShardedStep, "_run", failing)
+    with pytest.raises(MemoryError, match="worker"):
+        clf.partial_fit(X, y)
+    for p, saved in zip(clf.coefs_ + clf.intercepts_, before):
+        np.testing.assert_array_equal(p, saved)
+    assert [lib["num_threads"] for lib in threadpool_info()] == limits_before
