@@ -275,6 +275,58 @@ def maxpool2d_backward(dout, x, out, pool_size, stride, ws=None):
     return dx
 
 
+_MASK64 = 2**64 - 1
+
+
+def mix_seed(*values):
+    """Hash non-negative ints into one 64-bit int (splitmix64 steps, exact)."""
+    h = 0
+    for value in values:
+        h = (h ^ int(value)) + 0x9E3779B97F4A7C15 & _MASK64
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK64
+        h ^= h >> 31
+    return h
+
+
+def _splitmix64(z):
+    """splitmix64's finalizer on a uint64 array, in place (wrapping arithmetic)."""
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _column_hashes(n_columns, seed):
+    return _splitmix64(np.arange(n_columns, dtype=np.uint64) + np.uint64(seed))
+
+
+def sample_keys(X):
+    """A 64-bit hash of every row of the 2-D ``X``: equal rows, equal keys.
+
+    The rows are hashed as float32, so that float32 and float64 copies of
+    the same data get the same keys.
+    """
+    bits = np.ascontiguousarray(X, dtype=np.float32).view(np.uint32)
+    rows = bits.astype(np.uint64)
+    rows *= _column_hashes(bits.shape[1], mix_seed(0x5EED, bits.shape[1])) | np.uint64(1)
+    return _splitmix64(rows.sum(axis=1, dtype=np.uint64))
+
+
+def dropout_keep(keys, n_units, rate, seed):
+    """The units dropout keeps: a ``(len(keys), n_units)`` boolean array.
+
+    Unit ``j`` of sample ``i`` is kept when a 64-bit hash of (``keys[i]``,
+    ``seed``, ``j``) is at least ``rate * 2**64``: independent uniform draws
+    for distinct keys, and identical masks for identical keys.
+    """
+    h = keys[:, None] ^ _column_hashes(n_units, seed)
+    threshold = min(int(rate * 2.0**64), _MASK64)
+    return _splitmix64(h) >= np.uint64(threshold)
+
+
 def log_softmax(logits):
     """Row-wise log-softmax by log-sum-exp with the row maximum subtracted."""
     shifted = logits - logits.max(axis=1, keepdims=True)

@@ -1,6 +1,7 @@
 """A stack of layers, and the conv-block architecture the estimator builds."""
 
-from .layers import ACTIVATIONS, Conv2D, Dense, Flatten, MaxPool2D
+from ._functional import mix_seed, sample_keys
+from .layers import ACTIVATIONS, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
 
 class Sequential:
@@ -41,7 +42,16 @@ class Sequential:
         return [g for layer in self.layers for g in layer.grads]
 
     def forward(self, X, training=False):
-        """Run a batch through every layer."""
+        """Run a batch through every layer.
+
+        In training, the Dropout layers key their masks on the samples'
+        values here, at the input, where equal samples are equal bits.
+        """
+        if training:
+            dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
+            keys = sample_keys(X.reshape(X.shape[0], -1)) if dropouts else None
+            for layer in dropouts:
+                layer.sample_keys = keys
         for layer in self.layers:
             X = layer.forward(X, training=training)
         return X
@@ -68,6 +78,12 @@ class Sequential:
         twin.input_shape, twin.output_shape = self.input_shape, self.output_shape
         return twin
 
+    def reseed(self, *entropy):
+        """Set the seed of every Dropout layer from ``entropy`` (ints) and its position."""
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dropout):
+                layer.seed = mix_seed(*entropy, i)
+
     def clear_cache(self):
         for layer in self.layers:
             layer.clear_cache()
@@ -86,14 +102,16 @@ def build_cnn_layers(
     padding,
     hidden_layer_sizes,
     activation,
+    dropout=0.0,
 ):
     """The layers of the estimator's network, for samples of ``input_shape``.
 
     Each entry of ``filters`` adds a block conv -> activation -> max-pool, then
     Flatten, one Dense + activation per hidden layer size, and a Dense output
-    layer of ``n_outputs`` logits. A pool window larger than its input is
-    clipped to the input, so pooling never shrinks a dimension below 1; a
-    1 x 1 pool is left out.
+    layer of ``n_outputs`` logits. With ``dropout > 0`` a Dropout layer of
+    that rate comes before every Dense layer. A pool window larger than its
+    input is clipped to the input, so pooling never shrinks a dimension
+    below 1; a 1 x 1 pool is left out.
 
     With relu the block is built as conv -> pool -> relu: max-pool and relu
     commute exactly (values, and gradients, since relu'(0) = 0 and relu keeps
@@ -118,7 +136,10 @@ def build_cnn_layers(
             shape = layer.compute_output_shape(shape)
         layers += block
     layers.append(Flatten())
+
+    def dense(units):
+        return ([Dropout(dropout)] if dropout > 0 else []) + [Dense(units)]
+
     for units in hidden_layer_sizes:
-        layers += [Dense(units), act()]
-    layers.append(Dense(n_outputs))
-    return layers
+        layers += dense(units) + [act()]
+    return layers + dense(n_outputs)

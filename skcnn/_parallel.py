@@ -70,17 +70,25 @@ class ShardedStep:
         summed over the shard and divided by ``weight_sum``, and its gradient.
     max_batch_len : int
         The largest batch the loop will pass (sizes the replicas and threads).
+    seed : int or None, default=None
+        With an int, every call seeds the Dropout layers of every shard alike
+        from ``(seed, *key)``: their masks hash each sample's values, so they
+        do not depend on the shard it lands in.
     """
 
-    def __init__(self, network, loss, max_batch_len):
+    def __init__(self, network, loss, max_batch_len, seed=None):
         self.network = network
         self.loss = loss
+        self.seed = seed
         shards = n_shards(max_batch_len)
         self.replicas = [network] + [network.replica() for _ in range(shards - 1)]
         self.n_threads = min(shards, available_threads()) if shards > 1 else 1
         self._executor = self._limits = None
 
     def __enter__(self):
+        # The Dropout seeds are reset for every batch (see ``seed``): scratch
+        # that leaves the network as it found it.
+        self._dropout_seeds = [getattr(layer, "seed", None) for layer in self.network.layers]
         if self.n_threads > 1:
             self._limits = threadpool_limits(limits=1, user_api="blas")
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
@@ -92,6 +100,9 @@ class ShardedStep:
             self._limits.restore_original_limits()
         for replica in self.replicas[1:]:
             replica.clear_cache()
+        for layer, seed in zip(self.network.layers, self._dropout_seeds):
+            if seed is not None:
+                layer.seed = seed
         return False
 
     def _run(self, jobs, X, y, w, weight_sum):
@@ -106,15 +117,19 @@ class ShardedStep:
             losses.append(loss)
         return losses
 
-    def __call__(self, X, y, w, weight_sum):
+    def __call__(self, X, y, w, weight_sum, key=()):
         """Fill ``network.grads`` for the batch; return its loss.
 
         ``weight_sum`` is the batch's total sample weight (its length when
         unweighted): every shard normalizes by it, so the summed gradients
-        are those of the whole batch's mean loss.
+        are those of the whole batch's mean loss. ``key`` (ints) names the
+        batch for the Dropout seeds (see ``seed``).
         """
         bounds = shard_bounds(X.shape[0])
         jobs = [(i, start, stop) for i, (start, stop) in enumerate(bounds)]
+        if self.seed is not None:
+            for replica in self.replicas[: len(jobs)]:
+                replica.reseed(self.seed, *key)
         if self._executor is None or len(jobs) == 1:
             losses = self._run(jobs, X, y, w, weight_sum)
         else:

@@ -84,6 +84,7 @@ def validate_hyperparameters(est):
             _is_int(s) and s >= 1 for s in shape
         ):
             _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
+    p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
     _choice("solver", est.solver, {"adam", "sgd"})
     _real("alpha", est.alpha, 0, np.inf, True, False)
     if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):

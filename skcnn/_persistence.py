@@ -2,11 +2,11 @@
 
 from ._classifier import NumpyCNNClassifier
 from ._network import Sequential
-from .layers import Conv2D, Dense, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
+from .layers import Conv2D, Dense, Dropout, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
 from .optimizers import SGD, Adam
 
 _SAVED_CLASSES = (
-    NumpyCNNClassifier, Sequential, Conv2D, MaxPool2D, Flatten, Dense,
+    NumpyCNNClassifier, Sequential, Conv2D, MaxPool2D, Flatten, Dropout, Dense,
     ReLU, Tanh, Logistic, Identity, SGD, Adam,
 )
 

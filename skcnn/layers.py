@@ -43,10 +43,13 @@ from ._functional import (
     as_pair,
     conv2d_backward_input,
     conv2d_forward,
+    dropout_keep,
     maxpool2d_backward,
     maxpool2d_forward,
+    mix_seed,
     output_length,
     resolve_padding,
+    sample_keys,
 )
 from ._loss import SoftmaxCrossEntropy
 
@@ -54,6 +57,7 @@ __all__ = [
     "ACTIVATIONS",
     "Conv2D",
     "Dense",
+    "Dropout",
     "Flatten",
     "Identity",
     "Layer",
@@ -416,6 +420,79 @@ class Dense(Layer):
 
     def __repr__(self):
         return f"Dense({self.units})"
+
+
+class Dropout(Layer):
+    """Inverted dropout, as ``torch.nn.Dropout``.
+
+    In training, each input is zeroed with probability ``rate`` and the others
+    are scaled by ``1 / (1 - rate)``, so that the expected output is the
+    input; at inference the layer is the identity.
+
+    The masks are not drawn from a stream but hashed from a key per sample,
+    the layer's ``seed`` and the unit (see
+    :func:`skcnn._functional.dropout_keep`): distinct samples get independent
+    masks, identical samples the same one. In a :class:`Sequential` network
+    the key hashes the sample's values at the network's input
+    (``sample_keys``); a layer used alone hashes its own input. So an integer
+    sample weight is exactly equivalent to repeating the sample, and the
+    masks do not depend on how a batch is ordered or split across threads.
+
+    Parameters
+    ----------
+    rate : float in [0, 1), default=0.5
+        Probability of zeroing an input.
+
+    Attributes
+    ----------
+    seed : int
+        Salt of the masks' hash. ``build`` draws it from its ``rng``; every
+        training pass then moves it on, so a sample gets a new mask at every
+        pass. The estimator sets it for every batch (``Sequential.reseed``).
+    sample_keys : ndarray of uint64 or None
+        The keys of the next training batch's samples, used once (set by
+        ``Sequential.forward``); None hashes the layer's input instead.
+    """
+
+    def __init__(self, rate=0.5):
+        super().__init__()
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, (int, float, np.integer, np.floating))
+            or not 0 <= rate < 1
+        ):
+            raise ValueError(f"rate must be a float in [0, 1). Received rate={rate!r}.")
+        self.rate = float(rate)
+        self.seed = 0
+        self.sample_keys = None
+
+    def build(self, input_shape, rng, dtype):
+        self.seed = int(rng.randint(2**31 - 1))
+        return super().build(input_shape, rng, dtype)
+
+    def forward(self, X, training=False):
+        if not training:
+            return X
+        flat = X.reshape(X.shape[0], -1)
+        keys, self.sample_keys = self.sample_keys, None
+        if keys is None or len(keys) != len(flat):
+            keys = sample_keys(flat)
+        keep = dropout_keep(keys, flat.shape[1], self.rate, self.seed)
+        self.seed = mix_seed(self.seed)
+        mask = keep.reshape(X.shape) * X.dtype.type(1 / (1 - self.rate))
+        self._cache = mask
+        return X * mask
+
+    def backward(self, dY, input_grad=True):
+        mask = self._pop_cache()
+        return dY * mask if input_grad else None
+
+    def clear_cache(self):
+        super().clear_cache()
+        self.sample_keys = None
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"
 
 
 class _Activation(Layer):

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from gradcheck import numerical_gradient
 
+from skcnn._functional import mix_seed
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
 from skcnn.layers import (
     Conv2D,
     Dense,
+    Dropout,
     Flatten,
     Identity,
     Logistic,
@@ -510,6 +512,87 @@ def test_input_grad_false_fills_grads_and_returns_none():
         np.testing.assert_array_equal(ga, gb)
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.25, 0.5, 0.9])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_zeroes_at_rate_and_scales_the_rest(rate, dtype):
+    layer = Dropout(rate)
+    layer.build((200, 100), np.random.RandomState(0), dtype)
+    X = np.random.RandomState(1).uniform(1, 2, size=(3, 200, 100)).astype(dtype)
+    assert layer.forward(X) is X  # inference: identity
+    out = layer.forward(X, training=True)
+    assert out.dtype == dtype
+    kept = out != 0
+    assert abs(1 - kept.mean() - rate) < 0.01  # 60,000 draws
+    np.testing.assert_allclose(out[kept], X[kept] / (1 - rate), rtol=1e-6)
+    # Backward routes through the same mask, with the same scale.
+    dY = np.random.RandomState(2).standard_normal(X.shape).astype(dtype)
+    dX = layer.backward(dY)
+    np.testing.assert_array_equal(dX == 0, ~kept)
+    np.testing.assert_allclose(dX[kept], dY[kept] / (1 - rate), rtol=1e-6)
+
+
+def test_dropout_gradient_finite_differences():
+    layer = Dropout(0.3)
+    layer.build((4, 5), np.random.RandomState(0), np.float64)
+    X = np.random.RandomState(1).standard_normal((3, 4, 5))
+    weights = np.random.RandomState(2).standard_normal(X.shape)
+
+    keys = np.arange(3, dtype=np.uint64)
+
+    def loss():
+        # The same mask at every call: fixed keys (not a hash of the perturbed
+        # input) and seed (forward moves it on).
+        layer.seed, layer.sample_keys = 7, keys
+        return float(np.sum(layer.forward(X, training=True) * weights))
+
+    loss()
+    analytic = layer.backward(weights)
+    np.testing.assert_allclose(analytic, numerical_gradient(loss, X), atol=1e-8)
+
+
+def test_dropout_masks_follow_the_seed_and_the_sample_values():
+    net = Sequential([Flatten(), Dropout(0.5), Dense(3), Dropout(0.5), Dense(2)])
+    net.build((1, 4, 4), np.random.RandomState(0), np.float64)
+    X = np.random.RandomState(1).rand(6, 1, 4, 4)
+    X[3] = X[0]  # a repeated sample
+
+    def masks(X, *entropy):
+        net.reseed(*entropy)
+        net.forward(X, training=True)
+        return [layer._pop_cache() for layer in net.layers if isinstance(layer, Dropout)]
+
+    first, again, other = masks(X, 1, 0), masks(X, 1, 0), masks(X, 1, 1)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+    # Identical samples get identical masks; distinct ones do not.
+    np.testing.assert_array_equal(first[0][3], first[0][0])
+    assert not np.array_equal(first[0][1], first[0][0])
+    # A sample's mask does not depend on its batch: order and company.
+    order = [5, 2, 0]
+    for a, b in zip(masks(X[order], 1, 0), first):
+        np.testing.assert_array_equal(a, b[order])
+    # Each training pass moves the seed on: a new mask for the same sample.
+    layer = net.layers[1]
+    layer.seed = mix_seed(1, 0, 1)  # what reseed(1, 0) gives the layer at position 1
+    layer.forward(X.reshape(6, -1), training=True)
+    np.testing.assert_array_equal(layer._pop_cache(), first[0])  # a layer alone hashes its input
+    layer.forward(X.reshape(6, -1), training=True)
+    assert not np.array_equal(layer._pop_cache(), first[0])
+
+
+def test_build_cnn_layers_puts_dropout_before_every_dense_layer():
+    layers = build_cnn_layers(
+        (1, 8, 8), n_outputs=3, filters=(2,), kernel_size=(3, 3), pool_size=(2, 2),
+        padding="same", hidden_layer_sizes=(5, 4), activation="relu", dropout=0.5,
+    )
+    assert _layer_types(layers) == [
+        "Conv2D", "MaxPool2D", "ReLU", "Flatten", "Dropout", "Dense", "ReLU",
+        "Dropout", "Dense", "ReLU", "Dropout", "Dense",
+    ]
+    assert {layer.rate for layer in layers if isinstance(layer, Dropout)} == {0.5}
+
+
 # ---------------------------------------------------------------------------
 # The network: end-to-end gradients and build_cnn_layers
 # ---------------------------------------------------------------------------
@@ -683,6 +766,9 @@ def test_pool_then_relu_equals_relu_then_pool(seed):
         (lambda: MaxPool2D(2, stride=0), "stride=0"),
         (lambda: Dense(0), "units=0"),
         (lambda: Dense(2.0), "units=2.0"),
+        (lambda: Dropout(1.0), "rate=1.0"),
+        (lambda: Dropout(-0.1), "rate=-0.1"),
+        (lambda: Dropout("0.5"), "rate='0.5'"),
     ],
 )
 def test_constructor_errors_name_argument_and_value(make, match):

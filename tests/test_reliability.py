@@ -194,7 +194,7 @@ def test_ctrl_c_stops_at_the_end_of_the_batch(digits, monkeypatch):
         clf.fit(X, y)
     assert calls["n"] == 12  # stopped right after the interrupted batch
     assert clf.n_iter_ == 12 // int(np.ceil(len(X) / 64))
-    assert clf.score(X, y) > 0.5
+    assert clf.score(X, y) > 0.25  # learned something in 12 batches: chance is 0.1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
