@@ -92,6 +92,7 @@ def make_skcnn(net, seed=0):
         learning_rate_init=LEARNING_RATE,
         batch_size=BATCH_SIZE,
         alpha=0.0,
+        dropout=0.0,  # the PyTorch nets have neither L2 nor dropout
         random_state=seed,
         **NETS[net]["skcnn"],
     )

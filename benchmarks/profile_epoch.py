@@ -201,7 +201,7 @@ def profile_net(net, X, y, epochs, seed=0):
     """
     clf = NumpyCNNClassifier(
         kernel_size=3, pool_size=2, solver="adam", learning_rate_init=1e-3,
-        batch_size=64, alpha=0.0, random_state=seed, **NETS[net],
+        batch_size=64, alpha=0.0, dropout=0.0, random_state=seed, **NETS[net],
     )
     classes = np.arange(10)
     clf.partial_fit(X[:256], y[:256], classes=classes)  # build + create the optimizer

