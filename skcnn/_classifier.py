@@ -603,7 +603,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                 penalty += float(flat @ flat)
                 G += W.dtype.type(scale) * W
             loss += 0.5 * scale * penalty
-        self._optimizer.step(network.grads)
+        self._optimizer.step(network.grads, step.map_pieces)
         return loss
 
     def _snapshot(self):

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from .optimizers import flat_pieces
+
 # Samples per shard, about: much smaller shards make GEMMs inefficient and
 # the per-layer Python overhead start to show.
 SHARD_SIZE = 32
@@ -133,21 +135,38 @@ class ShardedStep:
         if self._executor is None or len(jobs) == 1:
             losses = self._run(jobs, X, y, w, weight_sum)
         else:
-            # Shard i goes to thread i % n_threads; the calling thread is thread 0.
-            futures = [
-                self._executor.submit(self._run, jobs[t :: self.n_threads], X, y, w, weight_sum)
-                for t in range(1, self.n_threads)
-            ]
-            try:
-                mine = self._run(jobs[:: self.n_threads], X, y, w, weight_sum)
-            finally:
-                wait(futures)  # no thread may still be writing when we return or raise
-            per_thread = [mine] + [f.result() for f in futures]
+            per_thread = self._spread(lambda share: self._run(share, X, y, w, weight_sum), jobs)
             losses = [None] * len(jobs)
             for t, thread_losses in enumerate(per_thread):
                 losses[t :: self.n_threads] = thread_losses
-        grads = self.network.grads
-        for replica in self.replicas[1 : len(jobs)]:
-            for total, part in zip(grads, replica.grads):
-                total += part
+        if len(jobs) > 1:
+            # Sum the shards' gradients into the network's, in shard order.
+            parts = [replica.grads for replica in self.replicas[: len(jobs)]]
+            pieces = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
+            self.map_pieces(_sum_into_first, pieces)
         return sum(losses)
+
+    def map_pieces(self, fn, pieces):
+        """Call ``fn`` on every piece, spread over the threads (for the optimizer)."""
+        if self._executor is None or len(pieces) == 1:
+            for piece in pieces:
+                fn(piece)
+        else:
+            self._spread(lambda share: [fn(piece) for piece in share], pieces)
+
+    def _spread(self, fn, items):
+        """``fn(items[t::n_threads])`` on thread ``t`` (the caller is thread 0); results by thread."""
+        futures = [
+            self._executor.submit(fn, items[t :: self.n_threads]) for t in range(1, self.n_threads)
+        ]
+        try:
+            mine = fn(items[:: self.n_threads])
+        finally:
+            wait(futures)  # no thread may still be writing when we return or raise
+        return [mine] + [future.result() for future in futures]
+
+
+def _sum_into_first(arrays):
+    total = arrays[0]
+    for part in arrays[1:]:
+        total += part

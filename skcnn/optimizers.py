@@ -10,11 +10,48 @@ import numpy as np
 
 __all__ = ["SGD", "Adam"]
 
+# Elements per piece when an update is spread over threads (see ``step``).
+CHUNK = 1 << 16
+
+
+def flat_pieces(arrays, chunk=None):
+    """Cut same-shaped contiguous arrays into aligned flat pieces (views).
+
+    Returns one list of views per piece, each ``len(arrays)`` long: piece
+    ``k`` of every array covers the same elements, so an elementwise update
+    can run piece by piece on different threads.
+    """
+    if not all(a.flags.c_contiguous for a in arrays):
+        raise ValueError("flat_pieces needs C-contiguous arrays (views, not copies).")
+    flats = [a.reshape(-1) for a in arrays]
+    size = flats[0].size
+    n = max(1, -(-size // (chunk or CHUNK)))
+    bounds = [size * i // n for i in range(n + 1)]
+    return [[f[lo:hi] for f in flats] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
 
 class _Optimizer:
     def __init__(self, params, learning_rate):
         self.params = list(params)
         self.learning_rate = float(learning_rate)
+
+    def step(self, grads, map_pieces=None):
+        """Update every parameter in place from its gradient.
+
+        ``map_pieces(fn, pieces)``, when given, calls ``fn`` on every piece
+        (in any order, possibly on several threads); the update is split
+        into flat pieces of at most ``CHUNK`` elements for it. Every element
+        gets the same arithmetic either way.
+        """
+        update, state = self._prepare()  # the update rule of this step, and its state lists
+        items = [list(item) for item in zip(self.params, grads, *state)]
+        if map_pieces is None:
+            for item in items:
+                update(*item)
+        else:
+            map_pieces(lambda piece: update(*piece), [
+                piece for item in items for piece in flat_pieces(item)
+            ])
 
     def __getstate__(self):
         # The parameters belong to the model: it hands them back on load.
@@ -61,16 +98,18 @@ class SGD(_Optimizer):
         self.nesterov = bool(nesterov)
         self.velocities = [np.zeros_like(p) for p in self.params]
 
-    def step(self, grads):
-        """Update every parameter in place from its gradient."""
+    def _prepare(self):
         lr, mu = self.learning_rate, self.momentum
-        for p, g, v in zip(self.params, grads, self.velocities):
+
+        def update(p, g, v):
             v *= mu
             v -= lr * g
             if self.nesterov:
                 p += mu * v - lr * g
             else:
                 p += v
+
+        return update, [self.velocities]
 
 
 class Adam(_Optimizer):
@@ -95,13 +134,13 @@ class Adam(_Optimizer):
         self.ms = [np.zeros_like(p) for p in self.params]
         self.vs = [np.zeros_like(p) for p in self.params]
 
-    def step(self, grads):
-        """Update every parameter in place from its gradient."""
+    def _prepare(self):
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         # A Python float, so that float32 parameters are updated in float32.
         lr = float(self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t))
-        for p, g, m, v in zip(self.params, grads, self.ms, self.vs):
+
+        def update(p, g, m, v):
             # In place, with one scratch array: no allocation per parameter pass.
             scratch = np.multiply(g, 1 - b1)
             m *= b1
@@ -115,3 +154,5 @@ class Adam(_Optimizer):
             np.divide(m, scratch, out=scratch)
             scratch *= lr
             p -= scratch
+
+        return update, [self.ms, self.vs]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
+from skcnn import optimizers
 from skcnn.optimizers import SGD, Adam
 
 SHAPES = [(3, 4), (4,), (2, 1, 3, 3)]
@@ -219,3 +220,36 @@ def test_state_round_trip(make):
         fresh.step(grads)
     for p, a in zip(fresh_params, after):
         np.testing.assert_array_equal(p, a)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda p: SGD(p, 0.1, 0.9, True), lambda p: Adam(p, 0.01)], ids=["sgd", "adam"]
+)
+def test_an_update_spread_over_pieces_is_bit_identical(make, monkeypatch):
+    monkeypatch.setattr(optimizers, "CHUNK", 5)  # many pieces, uneven ones
+    whole, pieced = make_params(), make_params()
+    opt_whole, opt_pieced = make(whole), make(pieced)
+    seen = []
+
+    def map_pieces(fn, pieces):  # any order, as threads would run them
+        seen.append(len(pieces))
+        for piece in reversed(pieces):
+            fn(piece)
+
+    for grads in grad_sequence(4):
+        opt_whole.step(grads)
+        opt_pieced.step(grads, map_pieces)
+    assert seen[0] == 3 + 1 + 4  # 12 -> 3, 4 -> 1, 18 -> 4 pieces
+    for a, b in zip(whole, pieced):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_flat_pieces_are_aligned_views_and_refuse_copies():
+    a, b = np.arange(12.0).reshape(3, 4), np.zeros((3, 4))
+    pieces = optimizers.flat_pieces([a, b], chunk=5)
+    assert [len(p[0]) for p in pieces] == [4, 4, 4]
+    for pa, pb in pieces:
+        pb += pa
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="contiguous"):
+        optimizers.flat_pieces([a.T, b.T])
