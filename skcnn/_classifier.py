@@ -101,8 +101,10 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
     tol : float, default=1e-4
         Improvement of the training loss (or validation score with
         ``early_stopping``) that counts as progress.
-    n_iter_no_change : int, default=10
-        Stop after this many epochs without progress of ``tol``.
+    n_iter_no_change : int, default=20
+        Stop after this many epochs without progress of ``tol``. Twice
+        MLPClassifier's 10: with dropout the training loss is noisier, and
+        stopping at 10 cost 0.1 point of accuracy on digits.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when its accuracy stops improving and keep the best weights.
@@ -193,7 +195,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         learning_rate_init=0.002,
         max_iter=200,
         tol=1e-4,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         early_stopping=False,
         validation_fraction=0.1,
         momentum=0.9,
