@@ -12,7 +12,11 @@ activation, dense, loss, optimizer, batch gathering, other).
 
 Times are *exclusive*: a region's time excludes the timed regions inside it,
 so the rows add up to the epoch. The numbers are the mean over ``--epochs``
-epochs, after one untimed warm-up call that builds the model. Run it as::
+epochs, after one untimed warm-up call that builds the model. The profile runs
+on one thread (``--threads`` BLAS threads): it measures the work. In training,
+skcnn splits every batch into shards that its threads run side by side
+(``skcnn._parallel``), so on n cores an epoch takes about this work / n, plus
+the optimizer's share. Run it as::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_epoch.py
 """
@@ -28,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 import skcnn._classifier
 import skcnn._functional
+import skcnn._parallel
 import skcnn.layers
 from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
@@ -96,6 +101,7 @@ class Profiler:
             finally:
                 self.stop()
 
+        timed.region = name
         return timed
 
     def reset(self):
@@ -193,6 +199,26 @@ def kind_of(region, layer_kinds):
     return region
 
 
+def replica_with_timers(profiler, original):
+    """``Layer.replica`` whose twins time their own forward / backward.
+
+    Training splits each batch into shards run by replicas of the network
+    (``skcnn._parallel``); a replica copies its layer's attributes, timers
+    included, which would run the original layer's methods. This rebinds them.
+    """
+
+    def replica(layer):
+        twin = original(layer)
+        for attr in ("forward", "backward"):
+            timer = layer.__dict__.get(attr)
+            if timer is not None:
+                method = getattr(type(twin), attr).__get__(twin)
+                setattr(twin, attr, profiler.wrap(method, timer.region))
+        return twin
+
+    return replica
+
+
 def profile_net(net, X, y, epochs, seed=0):
     """Profile ``epochs`` epochs of one net.
 
@@ -204,13 +230,19 @@ def profile_net(net, X, y, epochs, seed=0):
         batch_size=64, alpha=0.0, dropout=0.0, random_state=seed, **NETS[net],
     )
     classes = np.arange(10)
-    clf.partial_fit(X[:256], y[:256], classes=classes)  # build + create the optimizer
-    started = time.perf_counter()
-    clf.partial_fit(X, y)  # one epoch without timers, to show the timers' overhead
-    plain = time.perf_counter() - started
     profiler = Profiler()
-    restore = []
+    # One thread: the timers are not thread-safe, and the profile counts work.
+    restore = [
+        (skcnn._parallel, "available_threads", skcnn._parallel.available_threads),
+        (skcnn.layers.Layer, "replica", skcnn.layers.Layer.replica),
+    ]
+    skcnn._parallel.available_threads = lambda: 1
+    skcnn.layers.Layer.replica = replica_with_timers(profiler, skcnn.layers.Layer.replica)
     try:
+        clf.partial_fit(X[:256], y[:256], classes=classes)  # build + create the optimizer
+        started = time.perf_counter()
+        clf.partial_fit(X, y)  # one epoch without timers, to show the timers' overhead
+        plain = time.perf_counter() - started
         flops = instrument(clf, profiler, restore)
         fit = profiler.wrap(clf.partial_fit, "partial_fit (validation, snapshot)")
         for _ in range(epochs):
@@ -249,7 +281,10 @@ def main(argv=None):
     parser.add_argument("--net", choices=["A", "B", "both"], default="both")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (mean is reported)")
     parser.add_argument("--n-train", type=int, default=8000)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="BLAS threads (default 1; skcnn's own training threads are always off here)",
+    )
     args = parser.parse_args(argv)
     images, labels = load_mnist(return_X_y=True)
     X = (images[: args.n_train].astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28)
