@@ -6,7 +6,8 @@ into shards, each pushed through its own replica of the network (sharing the
 parameters, with its own gradients and buffers) on its own thread, lets every
 core do every kind of work: numpy releases the GIL inside its kernels, and
 BLAS runs one thread per shard, so nothing is oversubscribed. On net B of the
-speed benchmark this took an epoch on 2 cores from 3.3 s to 2.5 s.
+speed benchmark this took an epoch on 2 cores from 3.3 s to 2.5 s (1.8x the
+speed of the same code on one thread).
 
 The split depends on the batch size only, never on the number of threads, and
 the shards' gradients are summed in shard order: a model trains to the same
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from .layers import Dropout
 from .optimizers import flat_pieces
 
 # Samples per shard, about: much smaller shards make GEMMs inefficient and
@@ -90,7 +92,9 @@ class ShardedStep:
     def __enter__(self):
         # The Dropout seeds are reset for every batch (see ``seed``): scratch
         # that leaves the network as it found it.
-        self._dropout_seeds = [getattr(layer, "seed", None) for layer in self.network.layers]
+        self._dropout_seeds = [
+            layer.seed if isinstance(layer, Dropout) else None for layer in self.network.layers
+        ]
         if self.n_threads > 1:
             self._limits = threadpool_limits(limits=1, user_api="blas")
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
