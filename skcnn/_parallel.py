@@ -15,6 +15,7 @@ bits on one thread or on many.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
@@ -57,6 +58,38 @@ def available_threads():
     return max(counts) if counts else (os.cpu_count() or 1)
 
 
+class _BlasLimit:
+    """BLAS held at one thread while any sharded training runs in this process.
+
+    Fits may run concurrently in threads of one process (joblib's threading
+    backend, Dask workers). Each setting and restoring the process-wide limit
+    on its own would let the first to finish restore the thread count under
+    the others, and the last to finish "restore" the limit of one. So the
+    first fit in sets the limit and the last one out restores it.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter = None
+
+    def acquire(self):
+        with self._lock:
+            if self._users == 0:
+                self._limiter = threadpool_limits(limits=1, user_api="blas")
+            self._users += 1
+
+    def release(self):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_BLAS_LIMIT = _BlasLimit()
+
+
 class ShardedStep:
     """Compute the loss and summed gradients of a batch, shard by shard.
 
@@ -87,7 +120,7 @@ class ShardedStep:
         shards = n_shards(max_batch_len)
         self.replicas = [network] + [network.replica() for _ in range(shards - 1)]
         self.n_threads = min(shards, available_threads()) if shards > 1 else 1
-        self._executor = self._limits = None
+        self._executor = None
 
     def __enter__(self):
         # The Dropout seeds are reset for every batch (see ``seed``): scratch
@@ -96,14 +129,14 @@ class ShardedStep:
             layer.seed if isinstance(layer, Dropout) else None for layer in self.network.layers
         ]
         if self.n_threads > 1:
-            self._limits = threadpool_limits(limits=1, user_api="blas")
+            _BLAS_LIMIT.acquire()
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
         return self
 
     def __exit__(self, *exc_info):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-            self._limits.restore_original_limits()
+            _BLAS_LIMIT.release()
         for replica in self.replicas[1:]:
             replica.clear_cache()
         for layer, seed in zip(self.network.layers, self._dropout_seeds):

@@ -127,3 +127,45 @@ def test_an_error_in_a_worker_thread_restores_the_model(digits, monkeypatch):
     for p, saved in zip(clf.coefs_ + clf.intercepts_, before):
         np.testing.assert_array_equal(p, saved)
     assert [lib["num_threads"] for lib in threadpool_info()] == limits_before
+
+
+def test_concurrent_fits_in_threads_leave_the_blas_threads_as_they_were(digits, monkeypatch):
+    """The first fit in limits BLAS, the last one out restores it."""
+    X, y = digits
+    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    started = threading.Barrier(3)
+    errors = []
+
+    def fit(max_iter):
+        try:
+            started.wait()
+            NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=max_iter).fit(X, y)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=fit, args=(n,)) for n in (1, 4, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def test_overlapping_training_calls_restore_blas_threads_only_when_the_last_ends(monkeypatch):
+    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    first, second = (_parallel.ShardedStep(network(), SoftmaxCrossEntropy(), 64) for _ in range(2))
+    # Not nested: the first to start ends first, as fits on two threads may.
+    first.__enter__()
+    second.__enter__()
+    assert set(blas_threads()) == {1}
+    first.__exit__(None, None, None)
+    assert set(blas_threads()) == {1}  # the second is still training
+    second.__exit__(None, None, None)
+    assert blas_threads() == before
