@@ -10,8 +10,11 @@ import numpy as np
 
 __all__ = ["SGD", "Adam"]
 
-# Elements per piece when an update is spread over threads (see ``step``).
-CHUNK = 1 << 16
+# Elements per piece when an update is spread over threads (see ``step``):
+# large enough that numpy's per-call overhead, run under the GIL, stays small
+# (net B's dense weights, 401k elements, make 2 pieces: 0.18 -> 0.145 s of
+# optimizer and gradient sums per epoch, against 64k-element pieces).
+CHUNK = 1 << 18
 
 
 def flat_pieces(arrays, chunk=None):
