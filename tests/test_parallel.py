@@ -18,6 +18,12 @@ def digits():
     return X / 16, y
 
 
+def force_threads(monkeypatch, n):
+    """Let training use ``n`` threads, however small the network."""
+    monkeypatch.setattr(_parallel, "available_threads", lambda: n)
+    monkeypatch.setattr(_parallel, "MIN_FLOPS_PER_SAMPLE", 0)
+
+
 def network(dtype=np.float64, seed=0):
     layers = build_cnn_layers((1, 8, 8), 10, (4, 6), (3, 3), (2, 2), "same", (8,), "relu")
     net = Sequential(layers, reuse_buffers=True)
@@ -41,7 +47,7 @@ def test_shards_depend_on_the_batch_length_only(batch_len, sizes):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_sharded_gradients_equal_the_whole_batch_gradients(weighted, threads, monkeypatch):
-    monkeypatch.setattr(_parallel, "available_threads", lambda: threads)
+    force_threads(monkeypatch, threads)
     rng = np.random.RandomState(1)
     X = rng.rand(130, 1, 8, 8)  # 4 shards
     y = rng.randint(0, 10, size=130)
@@ -62,6 +68,23 @@ def test_sharded_gradients_equal_the_whole_batch_gradients(weighted, threads, mo
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 
+def test_threads_only_for_networks_whose_samples_cost_enough(monkeypatch):
+    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    small = network()  # 8 x 8 images, 4 and 6 filters, 8 hidden units
+    assert _parallel.forward_flops(small) == 2 * (
+        8 * 8 * 9 * 1 * 4 + 4 * 4 * 9 * 4 * 6 + 2 * 2 * 6 * 8 + 8 * 10
+    )
+    assert _parallel.ShardedStep(small, SoftmaxCrossEntropy(), 64).n_threads == 1
+    layers = build_cnn_layers((1, 28, 28), 10, (32, 64), (3, 3), (2, 2), "same", (128,), "relu")
+    net_b = Sequential(layers)
+    net_b.build((1, 28, 28), np.random.RandomState(0), np.float32)
+    assert _parallel.forward_flops(net_b) == 2 * (
+        28 * 28 * 9 * 32 + 14 * 14 * 288 * 64 + 7 * 7 * 64 * 128 + 128 * 10
+    )
+    assert _parallel.ShardedStep(net_b, SoftmaxCrossEntropy(), 64).n_threads == 2
+    assert _parallel.ShardedStep(net_b, SoftmaxCrossEntropy(), 40).n_threads == 1  # 1 shard
+
+
 def test_replicas_share_parameters_and_own_their_gradients():
     net = network()
     twin = net.replica()
@@ -78,7 +101,7 @@ def test_the_model_is_the_same_on_one_thread_or_several(digits, monkeypatch):
                   random_state=0)
     fits = {}
     for threads in (1, 2, 3):
-        monkeypatch.setattr(_parallel, "available_threads", lambda threads=threads: threads)
+        force_threads(monkeypatch, threads)
         fits[threads] = NumpyCNNClassifier(**params).fit(X, y)
     for threads in (2, 3):
         for a, b in zip(fits[1].coefs_ + fits[1].intercepts_,
@@ -89,7 +112,7 @@ def test_the_model_is_the_same_on_one_thread_or_several(digits, monkeypatch):
 
 def test_training_uses_worker_threads_and_restores_blas_limits(digits, monkeypatch):
     X, y = digits
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    force_threads(monkeypatch, 2)
     seen = set()
     original = _parallel.ShardedStep._run
 
@@ -110,7 +133,7 @@ def test_an_error_in_a_worker_thread_restores_the_model(digits, monkeypatch):
     clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0).fit(X, y)
     before = [p.copy() for p in clf.coefs_ + clf.intercepts_]
     limits_before = [lib["num_threads"] for lib in threadpool_info()]
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    force_threads(monkeypatch, 2)
     original = _parallel.ShardedStep._run
     calls = {"n": 0}
 
@@ -132,7 +155,7 @@ def test_an_error_in_a_worker_thread_restores_the_model(digits, monkeypatch):
 def test_concurrent_fits_in_threads_leave_the_blas_threads_as_they_were(digits, monkeypatch):
     """The first fit in limits BLAS, the last one out restores it."""
     X, y = digits
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    force_threads(monkeypatch, 2)
     before = [lib["num_threads"] for lib in threadpool_info()]
     started = threading.Barrier(3)
     errors = []
@@ -154,7 +177,7 @@ def test_concurrent_fits_in_threads_leave_the_blas_threads_as_they_were(digits, 
 
 
 def test_overlapping_training_calls_restore_blas_threads_only_when_the_last_ends(monkeypatch):
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
+    force_threads(monkeypatch, 2)
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
