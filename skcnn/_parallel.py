@@ -6,7 +6,7 @@ into shards, each pushed through its own replica of the network (sharing the
 parameters, with its own gradients and buffers) on its own thread, lets every
 core do every kind of work: numpy releases the GIL inside its kernels, and
 BLAS runs one thread per shard, so nothing is oversubscribed. On net B of the
-speed benchmark this took an epoch on 2 cores from 3.3 s to 2.5 s (1.8x the
+speed benchmark this took an epoch on 2 cores from 3.3 s to 2.35 s (1.8x the
 speed of the same code on one thread).
 
 The split depends on the batch size only, never on the number of threads, and
