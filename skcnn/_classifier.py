@@ -82,11 +82,13 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
     dropout : float in [0, 1), default=0.5
-        Dropout rate before every dense layer (the first hidden layer and the
-        output layer with the default architecture): in training each input
-        of those layers is zeroed with this probability and the others are
-        scaled by ``1 / (1 - dropout)``; predictions use every unit. 0
-        disables dropout.
+        Dropout rate before every dense layer, that is on the flattened
+        convolution features and on every hidden layer's output: in training
+        each of those values is zeroed with this probability and the others
+        are scaled by ``1 / (1 - dropout)``; predictions use every unit. The
+        masks are reproducible with ``random_state`` and identical for
+        identical samples (see :class:`skcnn.layers.Dropout`). 0 disables
+        dropout.
     batch_size : int or "auto", default=64
         Largest minibatch; "auto" is ``min(200, n_samples)`` as in
         MLPClassifier. Each epoch is split into ``ceil(n_samples / batch_size)``
