@@ -19,7 +19,7 @@ from ._interrupt import deferred_interrupt
 from ._loss import SoftmaxCrossEntropy
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep
-from .layers import Conv2D
+from .layers import Conv2D, Dropout
 from ._params import resolve_image_shape, validate_hyperparameters
 from .optimizers import SGD, Adam
 
@@ -293,6 +293,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             data = self._prepare_training(X, y, sample_weight, classes, incremental)
             if data["cold"]:
                 self._initialize(data)
+            else:
+                self._architecture = data["arch"]  # the same, but for a new dropout rate
             self._train(data, incremental)
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
@@ -303,6 +305,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             if data is None or data["cold"] or incremental:
                 self.__dict__.clear()
                 self.__dict__.update(saved_state)
+                if "_network" in self.__dict__:
+                    self._sync_dropout_rate()
             if saved_rng is not None:
                 self._rng.set_state(saved_rng)
             raise
@@ -369,8 +373,15 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_compatible(self, arch, classes, y, shape_from_X, incremental):
         """Checks for a call that continues training an existing model."""
+        old, new = self._architecture["dropout"], arch["dropout"]
+        if (old > 0) != (new > 0):
+            raise ValueError(
+                f"dropout changed from {old!r} to {new!r} since the model was built: "
+                "turning dropout on or off changes the network's layers (a new rate "
+                "is fine); set warm_start=False (or clone the estimator) to build a new one."
+            )
         for name in _ARCHITECTURE:
-            if arch[name] != self._architecture[name]:
+            if name != "dropout" and arch[name] != self._architecture[name]:
                 raise ValueError(
                     f"{name} changed from {self._architecture[name]!r} to "
                     f"{arch[name]!r} since the model was built; set "
@@ -471,6 +482,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
 
+    def _sync_dropout_rate(self):
+        """Give the Dropout layers the model's rate (warm_start and partial_fit may change it)."""
+        for layer in self._network.layers:
+            if isinstance(layer, Dropout):
+                layer.rate = self._architecture["dropout"]
+
     def _dtype(self):
         """The float dtype the model computes in: that of its weights."""
         return self.coefs_[0].dtype
@@ -525,6 +542,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         # before any shuffle, so that repeated and weighted samples, whose
         # shuffles differ, get the same masks.
         seed = int(rng.randint(2**31 - 1)) if self._architecture["dropout"] > 0 else None
+        self._sync_dropout_rate()
         step = ShardedStep(self._network, SoftmaxCrossEntropy(), max_batch_len, seed)
         with deferred_interrupt() as interrupt, step:
             for epoch in range(n_epochs):

@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from skcnn import NumpyCNNClassifier
+from skcnn.layers import Dropout
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,29 @@ def test_warm_start_continues_training(digits):
     assert cold.n_iter_ == 2
     with pytest.raises(ValueError, match="filters changed"):
         clf.set_params(filters=(4,)).fit(X_train, y_train)
+
+
+def test_warm_start_and_partial_fit_take_a_new_dropout_rate(digits, monkeypatch):
+    X_train, _, y_train, _ = digits
+    clf = small(max_iter=1, warm_start=True, dropout=0.5).fit(X_train, y_train)
+    clf.set_params(dropout=0.2).fit(X_train, y_train)
+    assert clf.n_iter_ == 2
+    assert [layer.rate for layer in clf.layers_ if isinstance(layer, Dropout)] == [0.2]
+    clf.set_params(dropout=0.3).partial_fit(X_train, y_train)
+    assert [layer.rate for layer in clf.layers_ if isinstance(layer, Dropout)] == [0.3]
+    before = pickle.dumps(clf)
+    with pytest.raises(ValueError, match="dropout changed from 0.3 to 0.0.*on or off"):
+        clf.set_params(dropout=0.0).partial_fit(X_train, y_train)
+    assert pickle.dumps(clf.set_params(dropout=0.3)) == before
+    # A call that fails during training takes its new rate back with everything else.
+    def failing_step(self, *args):
+        assert [layer.rate for layer in self.layers_ if isinstance(layer, Dropout)] == [0.4]
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(NumpyCNNClassifier, "_train_step", failing_step)
+    with pytest.raises(MemoryError):
+        clf.set_params(dropout=0.4).partial_fit(X_train, y_train)
+    assert pickle.dumps(clf.set_params(dropout=0.3)) == before
 
 
 def test_early_stopping_keeps_the_best_weights(digits):
