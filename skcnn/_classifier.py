@@ -27,9 +27,9 @@ from .optimizers import SGD, Adam
 # enough that they are recycled by malloc rather than page-faulted in anew
 # (measured: 16 MB predicts 20 % faster than 64 MB on net B).
 _PREDICT_BATCH_BYTES = 16 * 2**20
-_ARCHITECTURE = (
-    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dropout",
-)
+# What a continued fit (warm_start, partial_fit) may not change. The dropout
+# rate may change; turning dropout on or off may not (see _check_compatible).
+_ARCHITECTURE = ("filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation")
 
 
 def _flatten_images(X):
@@ -381,7 +381,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                 "is fine); set warm_start=False (or clone the estimator) to build a new one."
             )
         for name in _ARCHITECTURE:
-            if name != "dropout" and arch[name] != self._architecture[name]:
+            if arch[name] != self._architecture[name]:
                 raise ValueError(
                     f"{name} changed from {self._architecture[name]!r} to "
                     f"{arch[name]!r} since the model was built; set "
@@ -533,11 +533,13 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         X, y, w = data["train"]
         rng = data["rng"]
         batch_size = min(200 if self.batch_size == "auto" else self.batch_size, X.shape[0])
+        # Equal batches of at most batch_size samples: no tiny remainder batch
+        # whose noisy gradient (and oversized L2 share) would end an epoch.
+        n_batches = -(-X.shape[0] // batch_size)
         n_epochs = 1 if incremental else self.max_iter
         best_params = None
         started = time.perf_counter()
-        # The longest of the equal batches _run_epoch makes.
-        max_batch_len = -(-X.shape[0] // -(-X.shape[0] // batch_size))
+        max_batch_len = -(-X.shape[0] // n_batches)
         # Dropout masks hash the samples with (this draw, epoch, batch): drawn
         # before any shuffle, so that repeated and weighted samples, whose
         # shuffles differ, get the same masks.
@@ -550,7 +552,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
                 try:
                     # Overflow is handled below as divergence, with a clear warning.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss, stopped = self._run_epoch(X, y, w, batch_size, rng, step, interrupt)
+                        loss, stopped = self._run_epoch(X, y, w, n_batches, rng, step, interrupt)
                 except BaseException:
                     self._restore(snapshot)
                     raise
@@ -591,14 +593,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
             for p, best in zip(self._network.params, best_params):
                 p[...] = best
 
-    def _run_epoch(self, X, y, w, batch_size, rng, step, interrupt):
+    def _run_epoch(self, X, y, w, n_batches, rng, step, interrupt):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
         n = X.shape[0]
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         total_loss = total_weight = 0.0
-        # Equal batches of at most batch_size samples: no tiny remainder batch
-        # whose noisy gradient (and oversized L2 share) would end an epoch.
-        for index, batch in enumerate(np.array_split(order, -(-n // batch_size))):
+        for index, batch in enumerate(np.array_split(order, n_batches)):
             w_batch = None if w is None else w[batch]
             weight = float(len(batch)) if w is None else float(w_batch.sum(dtype=np.float64))
             if weight == 0:
