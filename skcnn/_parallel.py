@@ -6,8 +6,9 @@ into shards, each pushed through its own replica of the network (sharing the
 parameters, with its own gradients and buffers) on its own thread, lets every
 core do every kind of work: numpy releases the GIL inside its kernels, and
 BLAS runs one thread per shard, so nothing is oversubscribed. On net B of the
-speed benchmark this took an epoch on 2 cores from 3.3 s to 2.35 s (1.8x the
-speed of the same code on one thread).
+speed benchmark, 2 threads run an epoch 1.8x as fast as the same code on one
+(2.25 s against 4.06 s on this project's 2-core machine, measured by
+``benchmarks/bench_vs_torch.py --threads 2`` and ``--threads 1``).
 
 The split depends on the batch size only, never on the number of threads, and
 the shards' gradients are summed in shard order: a model trains to the same
@@ -45,15 +46,6 @@ def n_shards(batch_len):
     the equal batches of ``batch_size=64`` (62 samples on 1,797 digits) split.
     """
     return min(MAX_SHARDS, max(1, (batch_len + SHARD_SIZE // 2) // SHARD_SIZE))
-
-
-def shard_bounds(batch_len):
-    """Start and stop of every shard: equal sizes, the larger ones first."""
-    k = n_shards(batch_len)
-    sizes = np.full(k, batch_len // k)
-    sizes[: batch_len % k] += 1
-    stops = np.cumsum(sizes).tolist()
-    return list(zip([0] + stops[:-1], stops))
 
 
 def forward_flops(network):
@@ -143,6 +135,7 @@ class ShardedStep:
         worth_it = shards > 1 and forward_flops(network) >= MIN_FLOPS_PER_SAMPLE
         self.n_threads = min(shards, available_threads()) if worth_it else 1
         self._executor = None
+        self._pieces = {}
 
     def __enter__(self):
         # The Dropout seeds are reset for every batch (see ``seed``): scratch
@@ -166,14 +159,12 @@ class ShardedStep:
                 layer.seed = seed
         return False
 
-    def _run(self, jobs, X, y, w, weight_sum):
-        """Forward and backward of the shards ``jobs`` (index, start, stop); their losses."""
+    def _run(self, jobs, weight_sum):
+        """Forward and backward of the shards ``jobs`` (index, X, y, w); their losses."""
         losses = []
-        for index, start, stop in jobs:
+        for index, X, y, w in jobs:
             replica = self.replicas[index]
-            logits = replica.forward(X[start:stop], training=True)
-            w_shard = None if w is None else w[start:stop]
-            loss, dlogits = self.loss(logits, y[start:stop], w_shard, weight_sum)
+            loss, dlogits = self.loss(replica.forward(X, training=True), y, w, weight_sum)
             replica.backward(dlogits)
             losses.append(loss)
         return losses
@@ -186,24 +177,30 @@ class ShardedStep:
         are those of the whole batch's mean loss. ``key`` (ints) names the
         batch for the Dropout seeds (see ``seed``).
         """
-        bounds = shard_bounds(X.shape[0])
-        jobs = [(i, start, stop) for i, (start, stop) in enumerate(bounds)]
+        k = n_shards(X.shape[0])  # equal shards, as np.array_split makes them
+        w_parts = [None] * k if w is None else np.array_split(w, k)
+        jobs = list(zip(range(k), np.array_split(X, k), np.array_split(y, k), w_parts))
         if self.seed is not None:
             for replica in self.replicas[: len(jobs)]:
                 replica.reseed(self.seed, *key)
         if self._executor is None or len(jobs) == 1:
-            losses = self._run(jobs, X, y, w, weight_sum)
+            losses = self._run(jobs, weight_sum)
         else:
-            per_thread = self._spread(lambda share: self._run(share, X, y, w, weight_sum), jobs)
+            per_thread = self._spread(lambda share: self._run(share, weight_sum), jobs)
             losses = [None] * len(jobs)
             for t, thread_losses in enumerate(per_thread):
                 losses[t :: self.n_threads] = thread_losses
         if len(jobs) > 1:
             # Sum the shards' gradients into the network's, in shard order.
-            parts = [replica.grads for replica in self.replicas[: len(jobs)]]
-            pieces = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
-            self.map_pieces(_sum_into_first, pieces)
+            self.map_pieces(_sum_into_first, self._sum_pieces(len(jobs)))
         return sum(losses)
+
+    def _sum_pieces(self, k):
+        """Aligned pieces of the first ``k`` replicas' gradients (made once per ``k``)."""
+        if k not in self._pieces:
+            parts = [replica.grads for replica in self.replicas[:k]]
+            self._pieces[k] = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
+        return self._pieces[k]
 
     def map_pieces(self, fn, pieces):
         """Call ``fn`` on every piece, spread over the threads (for the optimizer)."""

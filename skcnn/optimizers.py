@@ -26,11 +26,8 @@ def flat_pieces(arrays, chunk=None):
     """
     if not all(a.flags.c_contiguous for a in arrays):
         raise ValueError("flat_pieces needs C-contiguous arrays (views, not copies).")
-    flats = [a.reshape(-1) for a in arrays]
-    size = flats[0].size
-    n = max(1, -(-size // (chunk or CHUNK)))
-    bounds = [size * i // n for i in range(n + 1)]
-    return [[f[lo:hi] for f in flats] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    n = max(1, -(-arrays[0].size // (chunk or CHUNK)))
+    return [list(piece) for piece in zip(*(np.array_split(a.reshape(-1), n) for a in arrays))]
 
 
 class _Optimizer:
