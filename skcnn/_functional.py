@@ -269,7 +269,9 @@ def block_views(x):
     """The window-offset views of pool-blocked memory ``(N, bh, bw, Ho, Wo, C)``.
 
     The same views as :func:`pool_views` of the unblocked array, but each is
-    one contiguous block per sample: about 3x faster to compare and copy.
+    one contiguous block per sample instead of runs of C values: net B's
+    pooling went from 0.86 to about 0.45 s of work per epoch
+    (``benchmarks/profile_epoch.py``, max-pool forward + backward).
     """
     _, bh, bw = x.shape[:3]
     return [x[:, i, j] for i in range(bh) for j in range(bw)]

@@ -235,7 +235,8 @@ class Conv2D(Layer):
         windows tile this layer's output: in a training pass the two layers
         then exchange the output and its gradient in pool-blocked memory, so
         that pooling reads and writes contiguous blocks instead of strided
-        views (3x faster). None, and always at inference: NCHW-shaped arrays.
+        views (see :func:`skcnn._functional.block_views`). None, and always
+        at inference: NCHW-shaped arrays.
     """
 
     def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
