@@ -42,6 +42,7 @@ from ._functional import (
     Workspace,
     as_pair,
     conv2d_backward_input,
+    conv2d_backward_weight,
     conv2d_forward,
     dropout_keep,
     maxpool2d_backward,
@@ -291,18 +292,18 @@ class Conv2D(Layer):
 
     def forward(self, X, training=False):
         blocks = self.pool_blocks if training and self.pool_blocks else (1, 1)
-        out, cols = conv2d_forward(
+        out, saved = conv2d_forward(
             _nhwc(X), self._weight_matrix(), self.bias, self.kernel_size,
             self.stride, self.pads, self._ws(training), blocks,
         )
         if training:
-            self._cache = (cols, X.shape[2:])
+            self._cache = (saved, X.shape[2:], blocks)
         return _PoolBlocks(out) if blocks != (1, 1) else _nchw(out)
 
     def backward(self, dY, input_grad=True):
-        cols, input_hw = self._pop_cache()
+        saved, input_hw, blocks = self._pop_cache()
         if isinstance(dY, _PoolBlocks):
-            # Rows in the order of cols: right for the weight gradient; the
+            # Rows in the im2col order: right for the weight gradient; the
             # input gradient wants plain NHWC.
             dout2 = dY.array.reshape(-1, self.filters)
             dout = unblock(dY.array, self._ws(True)) if input_grad else None
@@ -311,8 +312,11 @@ class Conv2D(Layer):
             dout2 = dout.reshape(-1, self.filters)
         kh, kw = self.kernel_size
         c = self.weight.shape[1]
-        # With a bias, cols ends with a column of ones: the last row is its gradient.
-        dw = cols.T @ dout2
+        # With a bias, the im2col matrix ends with a column of ones: the last
+        # row is its gradient.
+        dw = conv2d_backward_weight(
+            saved, dout2, self.kernel_size, self.stride, self.use_bias, self._ws(True), blocks
+        )
         self.grads[0][...] = dw[: kh * kw * c].reshape(kh, kw, c, self.filters).transpose(3, 2, 0, 1)
         if self.use_bias:
             self.grads[1][...] = dw[-1]

@@ -170,8 +170,8 @@ def test_conv2d_forward_pool_blocked_is_a_reordering(seed, channels):
     x = rng.standard_normal((2, h, w, channels))
     weight = rng.standard_normal((4, channels) + kernel)
     bias = rng.standard_normal(4)
-    plain, cols = conv2d_forward(x, weight_matrix(weight), bias, kernel, stride, pads)
-    blocked, blocked_cols = conv2d_forward(
+    plain, (_, cols) = conv2d_forward(x, weight_matrix(weight), bias, kernel, stride, pads)
+    blocked, (_, blocked_cols) = conv2d_forward(
         x, weight_matrix(weight), bias, kernel, stride, pads, blocks=blocks
     )
     assert blocked.shape == (2,) + blocks + (hb, wb, 4)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from gradcheck import numerical_gradient
 
+from skcnn import _functional
 from skcnn._functional import mix_seed
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
@@ -362,6 +363,41 @@ def test_conv2d_gradients_finite_differences(case):
     assert_gradients_match(conv, X, rng)
 
 
+@pytest.mark.parametrize("case", CONV_GRAD_CASES[:3], ids=_conv_case_id)
+def test_conv2d_gradients_with_im2col_built_sample_by_sample(case, monkeypatch):
+    """The im2col matrix in one-sample groups: rebuilt for the weight gradient."""
+    monkeypatch.setattr(_functional, "IM2COL_CHUNK_BYTES", 1)
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    rng = np.random.RandomState(8)
+    conv = build(Conv2D(**case), input_shape)
+    conv.bias[...] = rng.standard_normal(conv.bias.shape)
+    X = rng.standard_normal((3,) + input_shape)
+    conv.forward(X, training=True)
+    saved = conv._cache[0]
+    assert saved[1] is None  # not kept: the backward pass builds it again
+    conv.clear_cache()
+    assert_gradients_match(conv, X, rng)
+
+
+def test_conv2d_im2col_groups_give_the_one_piece_numbers(monkeypatch):
+    rng = np.random.RandomState(9)
+    X = rng.standard_normal((5, 3, 6, 7))
+    dY = rng.standard_normal((5, 4, 6, 7))
+    results = []
+    for chunk_bytes in (1 << 30, 1, 2 * 42 * (27 + 1) * 8):  # whole, 1 sample, 2 samples
+        monkeypatch.setattr(_functional, "IM2COL_CHUNK_BYTES", chunk_bytes)
+        conv = build(Conv2D(4, padding="same"), (3, 6, 7))
+        out = np.array(conv.forward(X, training=True))
+        dX = np.array(conv.backward(dY))
+        results.append((out, dX, [g.copy() for g in conv.grads]))
+    for out, dX, grads in results[1:]:
+        np.testing.assert_allclose(out, results[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(dX, results[0][1])
+        for got, want in zip(grads, results[0][2]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_conv2d_float32_backward_stays_float32_and_matches_float64():
     rng = np.random.RandomState(8)
     conv64 = build(Conv2D(3, kernel_size=(3, 2), stride=(1, 2), padding=1), (2, 6, 5))
@@ -596,8 +632,12 @@ def test_conv_hands_pool_blocked_memory_only_to_a_tiling_pool():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_pool_blocked_training_pass_equals_the_plain_one(dtype):
-    """Same losses and gradients with and without the pool-blocked hand-over."""
+@pytest.mark.parametrize("im2col_bytes", [None, 1])
+def test_pool_blocked_training_pass_equals_the_plain_one(dtype, im2col_bytes, monkeypatch):
+    """Same losses and gradients with and without the pool-blocked hand-over
+    (and with the im2col matrix built whole or sample by sample)."""
+    if im2col_bytes is not None:
+        monkeypatch.setattr(_functional, "IM2COL_CHUNK_BYTES", im2col_bytes)
     def make():
         layers = build_cnn_layers((2, 12, 8), 3, (4, 5), (3, 3), (2, 2), "same", (6,), "relu")
         net = Sequential(layers, reuse_buffers=True)
