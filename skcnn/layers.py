@@ -51,7 +51,6 @@ from ._functional import (
     output_length,
     resolve_padding,
     sample_keys,
-    unblock,
 )
 from ._loss import SoftmaxCrossEntropy
 
@@ -302,14 +301,14 @@ class Conv2D(Layer):
 
     def backward(self, dY, input_grad=True):
         saved, input_hw, blocks = self._pop_cache()
-        if isinstance(dY, _PoolBlocks):
+        blocked = isinstance(dY, _PoolBlocks)
+        if blocked:
             # Rows in the im2col order: right for the weight gradient; the
-            # input gradient wants plain NHWC.
-            dout2 = dY.array.reshape(-1, self.filters)
-            dout = unblock(dY.array, self._ws(True)) if input_grad else None
+            # input gradient reorders them as it copies them.
+            dout = dY.array
         else:
             dout = np.ascontiguousarray(_nhwc(dY))
-            dout2 = dout.reshape(-1, self.filters)
+        dout2 = dout.reshape(-1, self.filters)
         kh, kw = self.kernel_size
         c = self.weight.shape[1]
         # With a bias, the im2col matrix ends with a column of ones: the last
@@ -324,7 +323,7 @@ class Conv2D(Layer):
             return None
         weight_offsets = np.ascontiguousarray(self.weight.transpose(2, 3, 0, 1))
         dx = conv2d_backward_input(
-            dout, weight_offsets, input_hw, self.stride, self.pads, self._ws(True)
+            dout, weight_offsets, input_hw, self.stride, self.pads, self._ws(True), blocked
         )
         return _nchw(dx)
 

@@ -203,9 +203,16 @@ def test_maxpool2d_blocked_equals_plain(ties):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_conv2d_backward_input_is_adjoint_of_forward(seed):
-    """<conv(x), g> == <x, conv_backward_input(g)> for every x and g."""
+@pytest.mark.parametrize("unit_stride", [False, True])
+def test_conv2d_backward_input_is_adjoint_of_forward(seed, unit_stride):
+    """<conv(x), g> == <x, conv_backward_input(g)> for every x and g.
+
+    With unit strides most problems take the transposed-convolution path
+    (padding below the kernel size), the others the shifted-GEMM one.
+    """
     rng, x, weight, _, kernel, stride, pads = random_conv_problem(100 + seed)
+    if unit_stride:
+        stride = (1, 1)
     out, _ = conv2d_forward(x, weight_matrix(weight), None, kernel, stride, pads)
     g = rng.standard_normal(out.shape)
     dx = conv2d_backward_input(g, weight_offsets(weight), x.shape[1:3], stride, pads)
@@ -218,6 +225,29 @@ def test_conv2d_backward_input_is_adjoint_of_forward(seed):
     x_unit[index] = 1.0
     response, _ = conv2d_forward(x_unit, weight_matrix(weight), None, kernel, stride, pads)
     assert dx[index] == pytest.approx(np.vdot(response, g), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("stride, pads", [
+    ((1, 1), ((1, 1), (1, 1))),  # transposed-convolution path
+    ((1, 1), ((3, 1), (0, 2))),  # padding >= kernel: shifted GEMMs
+    ((2, 1), ((1, 0), (1, 1))),  # stride 2: shifted GEMMs
+])
+def test_conv2d_backward_input_takes_pool_blocked_gradients(stride, pads):
+    rng = np.random.RandomState(4)
+    weight = rng.standard_normal((5, 3, 3, 3))
+    x = rng.standard_normal((2, 8, 6, 3))
+    out, _ = conv2d_forward(x, weight_matrix(weight), None, (3, 3), stride, pads)
+    assert out.shape[1] % 2 == 0 and out.shape[2] % 3 == 0
+    hb, wb = out.shape[1] // 2, out.shape[2] // 3
+    g = rng.standard_normal((2, 2 * hb, 3 * wb, 5))
+    g_blocked = np.ascontiguousarray(g.reshape(2, hb, 2, wb, 3, 5).transpose(0, 2, 4, 1, 3, 5))
+    assert np.array_equal(unblock(g_blocked), g)
+    plain = conv2d_backward_input(g, weight_offsets(weight), (8, 6), stride, pads)
+    assert plain.shape == x.shape
+    blocked = conv2d_backward_input(
+        g_blocked, weight_offsets(weight), (8, 6), stride, pads, blocked=True
+    )
+    np.testing.assert_array_equal(blocked, plain)
 
 
 def test_conv2d_backward_input_leftover_columns_get_zero():

@@ -393,7 +393,7 @@ def test_conv2d_im2col_groups_give_the_one_piece_numbers(monkeypatch):
         results.append((out, dX, [g.copy() for g in conv.grads]))
     for out, dX, grads in results[1:]:
         np.testing.assert_allclose(out, results[0][0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_array_equal(dX, results[0][1])
+        np.testing.assert_allclose(dX, results[0][1], rtol=1e-12, atol=1e-12)
         for got, want in zip(grads, results[0][2]):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
