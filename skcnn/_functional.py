@@ -105,20 +105,34 @@ class Workspace:
     def __init__(self):
         self._arrays = {}
 
-    def __call__(self, name, shape, dtype):
+    def __call__(self, name, shape, dtype, init=None):
         key = (name, tuple(shape), np.dtype(dtype).str)
         array = self._arrays.get(key)
         if array is None:
             array = self._arrays[key] = np.empty(shape, dtype=dtype)
+            if init is not None:
+                init(array)
         return array
 
     def prefixed(self, prefix):
         """A workspace whose names live apart from this one's (same storage)."""
-        return lambda name, shape, dtype: self(prefix + name, shape, dtype)
+        return lambda name, shape, dtype, init=None: self(prefix + name, shape, dtype, init)
 
 
-def _empty(ws, name, shape, dtype):
-    return np.empty(shape, dtype=dtype) if ws is None else ws(name, shape, dtype)
+def _empty(ws, name, shape, dtype, init=None):
+    """A new array, or ``ws``'s array for ``name``. ``init(array)`` runs on
+    new arrays only: for parts that every user leaves as they are (zero
+    borders, a column of ones), which a reused array then still holds."""
+    if ws is not None:
+        return ws(name, shape, dtype, init)
+    array = np.empty(shape, dtype=dtype)
+    if init is not None:
+        init(array)
+    return array
+
+
+def _fill(value):
+    return lambda array: array.fill(value)
 
 
 def pad_nhwc(x, pads, ws=None, blocked=False):
@@ -134,11 +148,9 @@ def pad_nhwc(x, pads, ws=None, blocked=False):
         x = x.transpose(0, 3, 1, 4, 2, 5)  # (n, hb, bh, wb, bw, c): NHWC order
     else:
         n, h, w, c = x.shape
-    out = _empty(ws, "padded", (n, h + top + bottom, w + left + right, c), x.dtype)
-    out[:, :top] = 0
-    out[:, top + h :] = 0
-    out[:, top : top + h, :left] = 0
-    out[:, top : top + h, left + w :] = 0
+    # Only the interior is ever written: a reused array keeps its zero border.
+    shape = (n, h + top + bottom, w + left + right, c)
+    out = _empty(ws, "padded", shape, x.dtype, init=_fill(0))
     np.copyto(out[:, top : top + h, left : left + w, :].reshape(x.shape), x)
     return out
 
@@ -170,34 +182,42 @@ def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1), ones_column=Fal
         # scalars, so fill the transposed matrix instead, one shifted plane
         # per kernel offset (and block), and hand back its (M, K) view. Both
         # GEMMs take it as it is (BLAS transposes for free); 2x faster here.
-        cols_t = _empty(ws, "cols_t", (k + ones_column, n * ho * wo), xp.dtype)
-        if ones_column:
-            cols_t[k] = 1
+        cols_t = _empty(
+            ws, "cols_t", (k + ones_column, n * ho * wo), xp.dtype,
+            init=(lambda a: a[k:].fill(1)) if ones_column else None,
+        )
+        windows = _window_view(xp, kernel_size, stride, blocks)
         for i in range(kh):
             for j in range(kw):
                 plane = cols_t[i * kw + j].reshape(n, bh, bw, hb, wb)
-                for bi in range(bh):
-                    for bj in range(bw):
-                        np.copyto(
-                            plane[:, bi, bj],
-                            xp[:, _strided_offsets(hb, sh * bh, i + bi * sh),
-                               _strided_offsets(wb, sw * bw, j + bj * sw), 0],
-                        )
+                np.copyto(plane, windows[:, :, :, :, :, i, j, 0])
         return cols_t.T, (ho, wo)
-    xp = np.ascontiguousarray(xp)
+    windows = _window_view(np.ascontiguousarray(xp), kernel_size, stride, blocks)
+    cols = _empty(
+        ws, "cols", (n * ho * wo, k + ones_column), xp.dtype,
+        init=(lambda a: a[:, k:].fill(1)) if ones_column else None,
+    )
+    target = cols[:, :k].reshape(windows.shape)  # a view: rows split, columns contiguous
+    np.copyto(target, windows)  # never writes the column of ones
+    return cols, (ho, wo)
+
+
+def _window_view(xp, kernel_size, stride, blocks):
+    """The windows of :func:`im2col_nhwc` as a read-only strided view of ``xp``,
+    of shape ``(N, bh, bw, Ho/bh, Wo/bw, kh, kw, C)``."""
+    n, hp, wp, c = xp.shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    bh, bw = blocks
+    hb = output_length(hp, kh, sh) // bh
+    wb = output_length(wp, kw, sw) // bw
     s_n, s_h, s_w, s_c = xp.strides
-    windows = as_strided(
+    return as_strided(
         xp,
         shape=(n, bh, bw, hb, wb, kh, kw, c),
         strides=(s_n, s_h * sh, s_w * sw, s_h * sh * bh, s_w * sw * bw, s_h, s_w, s_c),
         writeable=False,
     )
-    cols = _empty(ws, "cols", (n * ho * wo, k + ones_column), xp.dtype)
-    target = cols[:, :k].reshape(windows.shape)  # a view: rows split, columns contiguous
-    np.copyto(target, windows)
-    if ones_column:
-        cols[:, k] = 1
-    return cols, (ho, wo)
 
 
 def unblock(blocked, ws=None):
@@ -323,7 +343,7 @@ def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads, ws=None,
     n, ho, wo, _ = dout.shape
     h, w = input_hw
     sh, sw = stride
-    dxp = _empty(ws, "dx_padded", (n, h + top + bottom, w + left + right, c), dout.dtype)
+    dxp = _empty(ws, "dx_accumulated", (n, h + top + bottom, w + left + right, c), dout.dtype)
     dxp.fill(0)
     block = _empty(ws, "dx_block", (n * ho * wo, c), dout.dtype)
     dout2 = dout.reshape(n * ho * wo, o)

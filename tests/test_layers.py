@@ -663,6 +663,34 @@ def test_pool_blocked_training_pass_equals_the_plain_one(dtype, im2col_bytes, mo
     assert all(isinstance(out, np.ndarray) for out in blocked.forward_all(X))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reused_buffers_give_the_numbers_of_fresh_ones(dtype):
+    """Arrays reused across training passes (zero borders and columns of
+    ones written once) give the numbers of freshly allocated ones."""
+    def make(reuse):
+        layers = [
+            Conv2D(3, padding="same"), MaxPool2D(2), ReLU(),
+            Conv2D(4, kernel_size=2, stride=2, padding=1), ReLU(),  # shifted-GEMM path
+            Conv2D(2, padding=(2, 1)), ReLU(), Flatten(), Dense(3),
+        ]
+        net = Sequential(layers, reuse_buffers=reuse)
+        net.build((2, 12, 10), np.random.RandomState(0), dtype)
+        return net
+
+    reused, fresh = make(True), make(False)
+    rng = np.random.RandomState(1)
+    y = np.array([0, 1, 2, 1])
+    for _ in range(3):  # new data every pass, through the same arrays
+        X = (rng.standard_normal((4, 2, 12, 10)) * 10).astype(dtype)
+        results = []
+        for net in (reused, fresh):
+            _, dlogits = SoftmaxCrossEntropy()(net.forward(X, training=True), y)
+            net.backward(dlogits)
+            results.append([g.copy() for g in net.grads])
+        for got, want in zip(*results):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_build_cnn_layers_puts_dropout_before_every_dense_layer():
     layers = build_cnn_layers(
         (1, 8, 8), n_outputs=3, filters=(2,), kernel_size=(3, 3), pool_size=(2, 2),
