@@ -545,7 +545,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseEstimator):
         # shuffles differ, get the same masks.
         seed = int(rng.randint(2**31 - 1)) if self._architecture["dropout"] > 0 else None
         self._sync_dropout_rate()
-        step = ShardedStep(self._network, SoftmaxCrossEntropy(), max_batch_len, seed)
+        step = ShardedStep(
+            self._network, SoftmaxCrossEntropy(), max_batch_len, seed, n_batches * n_epochs
+        )
         with deferred_interrupt() as interrupt, step:
             for epoch in range(n_epochs):
                 snapshot = self._snapshot()

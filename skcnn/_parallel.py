@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from . import _processes
 from .layers import Conv2D, Dense, Dropout
 from .optimizers import flat_pieces
 
@@ -36,6 +37,12 @@ MAX_SHARDS = 8
 # defaults) 1.06; 0.67 M (MNIST, filters (8, 16)) 0.9; 2.4 M (MNIST, filters
 # (16, 32)) 0.78; 8.5 M (net B) 0.68.
 MIN_FLOPS_PER_SAMPLE = 1e6
+# Run the shards of the other threads on worker processes where that is
+# possible (see ``skcnn._processes``): the same numbers, without the GIL. A
+# training call starts its workers (about 0.1 s here) and stops them at its
+# end, so only calls of at least MIN_STEPS_FOR_PROCESSES batches use them.
+USE_PROCESSES = True
+MIN_STEPS_FOR_PROCESSES = 100
 
 
 def n_shards(batch_len):
@@ -124,17 +131,24 @@ class ShardedStep:
         With an int, every call seeds the Dropout layers of every shard alike
         from ``(seed, *key)``: their masks hash each sample's values, so they
         do not depend on the shard it lands in.
+    n_steps : int or None, default=None
+        How many batches the loop will pass, about: worker processes run the
+        other threads' shards only for at least ``MIN_STEPS_FOR_PROCESSES``
+        (None: never).
     """
 
-    def __init__(self, network, loss, max_batch_len, seed=None):
+    def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None):
         self.network = network
         self.loss = loss
         self.seed = seed
+        self.n_steps = n_steps
         shards = n_shards(max_batch_len)
         self.replicas = [network] + [network.replica() for _ in range(shards - 1)]
         worth_it = shards > 1 and forward_flops(network) >= MIN_FLOPS_PER_SAMPLE
         self.n_threads = min(shards, available_threads()) if worth_it else 1
         self._executor = None
+        self._processes = None
+        self._shard_len = -(-max_batch_len // shards)
         self._pieces = {}
 
     def __enter__(self):
@@ -146,9 +160,32 @@ class ShardedStep:
         if self.n_threads > 1:
             _BLAS_LIMIT.acquire()
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
+            if (
+                USE_PROCESSES
+                and self.n_steps is not None
+                and self.n_steps >= MIN_STEPS_FOR_PROCESSES
+                and _processes.processes_available()
+            ):
+                self._start_processes()
         return self
 
+    def _start_processes(self):
+        shards = len(self.replicas)
+        assignment = {
+            worker: list(range(worker, shards, self.n_threads))
+            for worker in range(1, self.n_threads)
+        }
+        try:
+            self._processes = _processes.ShardProcesses(
+                self.network, self.loss, self._shard_len, assignment
+            )
+        except (OSError, _processes.WorkerError):
+            self._processes = None  # the threads run the shards: the same numbers
+
     def __exit__(self, *exc_info):
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             _BLAS_LIMIT.release()
@@ -185,6 +222,8 @@ class ShardedStep:
                 replica.reseed(self.seed, *key)
         if self._executor is None or len(jobs) == 1:
             losses = self._run(jobs, weight_sum)
+        elif self._processes is not None:
+            losses = self._run_on_processes(jobs, weight_sum, key)
         else:
             per_thread = self._spread(lambda share: self._run(share, weight_sum), jobs)
             losses = [None] * len(jobs)
@@ -195,10 +234,31 @@ class ShardedStep:
             self.map_pieces(_sum_into_first, self._sum_pieces(len(jobs)))
         return sum(losses)
 
+    def _run_on_processes(self, jobs, weight_sum, key):
+        """The worker processes run the shards the other threads would run."""
+        n = self.n_threads
+        self._processes.sync_params()
+        entropy = None if self.seed is None else (self.seed, *key)
+        self._processes.submit(
+            {index: (X, y, w) for index, X, y, w in jobs if index % n}, weight_sum, entropy
+        )
+        mine = self._run([job for job in jobs if job[0] % n == 0], weight_sum)
+        theirs = self._processes.collect()
+        losses = [None] * len(jobs)
+        losses[::n] = mine
+        for index, loss in theirs.items():
+            losses[index] = loss
+        return losses
+
     def _sum_pieces(self, k):
-        """Aligned pieces of the first ``k`` replicas' gradients (made once per ``k``)."""
+        """Aligned pieces of the first ``k`` shards' gradients (made once per ``k``)."""
         if k not in self._pieces:
-            parts = [replica.grads for replica in self.replicas[:k]]
+            parts = [
+                self._processes.grads(index)
+                if self._processes is not None and index % self.n_threads
+                else self.replicas[index].grads
+                for index in range(k)
+            ]
             self._pieces[k] = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
         return self._pieces[k]
 
@@ -211,7 +271,9 @@ class ShardedStep:
             self._spread(lambda share: [fn(piece) for piece in share], pieces)
 
     def _spread(self, fn, items):
-        """``fn(items[t::n_threads])`` on thread ``t`` (the caller is thread 0); results by thread."""
+        """``fn(items[t::n_threads])`` on thread ``t`` (the caller is thread 0).
+
+        Returns the results, thread by thread."""
         futures = [
             self._executor.submit(fn, items[t :: self.n_threads]) for t in range(1, self.n_threads)
         ]

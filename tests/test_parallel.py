@@ -1,5 +1,8 @@
 """Data-parallel training: shards on threads give the batch's exact gradients."""
 
+import multiprocessing
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -7,7 +10,7 @@ import pytest
 from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_info
 
-from skcnn import NumpyCNNClassifier, _parallel
+from skcnn import NumpyCNNClassifier, _parallel, _processes
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
 
@@ -18,10 +21,19 @@ def digits():
     return X / 16, y
 
 
-def force_threads(monkeypatch, n):
-    """Let training use ``n`` threads, however small the network."""
+def force_threads(monkeypatch, n, processes=False):
+    """Let training use ``n`` threads, however small the network; with
+    ``processes``, worker processes run the other threads' shards."""
     monkeypatch.setattr(_parallel, "available_threads", lambda: n)
     monkeypatch.setattr(_parallel, "MIN_FLOPS_PER_SAMPLE", 0)
+    monkeypatch.setattr(_parallel, "USE_PROCESSES", processes)
+    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)
+
+
+needs_processes = pytest.mark.skipif(
+    not _processes.processes_available(),
+    reason="worker processes need the forkserver start method (Linux, macOS)",
+)
 
 
 def network(dtype=np.float64, seed=0):
@@ -90,14 +102,27 @@ def test_replicas_share_parameters_and_own_their_gradients():
     assert all(layer.reuse_buffers for layer in twin.layers)
 
 
-def test_the_model_is_the_same_on_one_thread_or_several(digits, monkeypatch):
+@pytest.mark.parametrize("processes", [False, pytest.param(True, marks=needs_processes)])
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_the_model_is_the_same_on_one_thread_or_several(digits, monkeypatch, processes, dropout):
     X, y = digits
     params = dict(filters=(4,), hidden_layer_sizes=(8,), batch_size=128, max_iter=3,
-                  random_state=0)
+                  random_state=0, dropout=dropout)
+    started = []
+    if processes:
+        original = _processes.ShardProcesses.__init__
+
+        def spy(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            started.append(len(self.workers))
+
+        monkeypatch.setattr(_processes.ShardProcesses, "__init__", spy)
     fits = {}
     for threads in (1, 2, 3):
-        force_threads(monkeypatch, threads)
+        force_threads(monkeypatch, threads, processes)
         fits[threads] = NumpyCNNClassifier(**params).fit(X, y)
+    # 128 samples make 4 shards: 1 and 2 other workers besides the caller.
+    assert started == ([1, 2] if processes else [])
     for threads in (2, 3):
         for a, b in zip(fits[1].coefs_ + fits[1].intercepts_,
                         fits[threads].coefs_ + fits[threads].intercepts_):
@@ -187,3 +212,137 @@ def test_overlapping_training_calls_restore_blas_threads_only_when_the_last_ends
     assert set(blas_threads()) == {1}  # the second is still training
     second.__exit__(None, None, None)
     assert blas_threads() == before
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------
+
+
+def live_workers():
+    return [p for p in multiprocessing.active_children() if p.name.startswith("skcnn-worker")]
+
+
+@needs_processes
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, monkeypatch):
+    rng = np.random.RandomState(1)
+    X = rng.rand(130, 1, 8, 8)  # 4 shards: the caller runs 0 and 2, a worker 1 and 3
+    y = rng.randint(0, 10, size=130)
+    w = rng.rand(130) if weighted else None
+    weight_sum = 130.0 if w is None else float(w.sum())
+    results = []
+    for processes in (False, True):
+        force_threads(monkeypatch, 2, processes)
+        net = network()
+        with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 130, n_steps=1) as step:
+            assert (step._processes is not None) == processes
+            loss = step(X, y, w, weight_sum)
+            loss_small = step(X[:50], y[:50], None if w is None else w[:50], 50.0)  # 2 shards
+        results.append((loss, loss_small, [g.copy() for g in net.grads]))
+    assert results[0][:2] == results[1][:2]
+    for a, b in zip(results[0][2], results[1][2]):
+        np.testing.assert_array_equal(a, b)
+    assert not live_workers()
+
+
+@needs_processes
+def test_short_training_calls_use_threads(digits, monkeypatch):
+    X, y = digits
+    force_threads(monkeypatch, 2, processes=True)
+    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
+    started = []
+    monkeypatch.setattr(_processes, "ShardProcesses", lambda *a: started.append(a))
+    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=3).fit(X, y)  # 29 x 3 batches
+    assert not started
+
+
+@needs_processes
+def test_workers_that_cannot_start_leave_the_shards_to_threads(digits, monkeypatch):
+    X, y = digits
+    params = dict(filters=(4,), batch_size=128, max_iter=2, random_state=0)
+    force_threads(monkeypatch, 1)
+    expected = NumpyCNNClassifier(**params).fit(X, y)
+
+    def cannot_start(*args):
+        raise OSError("no shared memory here")
+
+    force_threads(monkeypatch, 2, processes=True)
+    monkeypatch.setattr(_processes, "ShardProcesses", cannot_start)
+    got = NumpyCNNClassifier(**params).fit(X, y)
+    for a, b in zip(expected.coefs_, got.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def _break_submit(monkeypatch, on_call, sabotage):
+    original = _processes.ShardProcesses.submit
+    calls = {"n": 0}
+
+    def submit(self, jobs, weight_sum, entropy):
+        calls["n"] += 1
+        if calls["n"] == on_call:
+            return sabotage(self, jobs, weight_sum, entropy, original)
+        return original(self, jobs, weight_sum, entropy)
+
+    monkeypatch.setattr(_processes.ShardProcesses, "submit", submit)
+
+
+@needs_processes
+@pytest.mark.parametrize("failure", ["error", "death"])
+def test_a_failing_worker_raises_and_restores_the_model(digits, monkeypatch, failure):
+    X, y = digits
+    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0).fit(X, y)
+    before = [p.copy() for p in clf.coefs_ + clf.intercepts_]
+    limits_before = [lib["num_threads"] for lib in threadpool_info()]
+    force_threads(monkeypatch, 2, processes=True)
+    monkeypatch.setattr(_processes, "POLL_SECONDS", 0.05)
+
+    def sabotage(self, jobs, weight_sum, entropy, original):
+        process, conn, _ = self.workers[0]
+        if failure == "error":  # a shard the worker does not hold: a KeyError there
+            conn.send(([(99, 1, False)], weight_sum, entropy))
+            self._pending = [(process, conn, [99])]
+        else:
+            process.kill()
+            original(self, jobs, weight_sum, entropy)
+
+    _break_submit(monkeypatch, 5, sabotage)
+    match = "KeyError" if failure == "error" else "died"
+    with pytest.raises(_processes.WorkerError, match=match):
+        clf.partial_fit(X, y)
+    for p, saved in zip(clf.coefs_ + clf.intercepts_, before):
+        np.testing.assert_array_equal(p, saved)
+    assert [lib["num_threads"] for lib in threadpool_info()] == limits_before
+    assert not live_workers()
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+import numpy as np
+from skcnn import NumpyCNNClassifier, _parallel, _processes
+
+_parallel.available_threads = lambda: 2
+_parallel.MIN_FLOPS_PER_SAMPLE = 0
+_parallel.MIN_STEPS_FOR_PROCESSES = 0
+started = []
+_original = _processes.ShardProcesses.__init__
+def _spy(self, *args):
+    _original(self, *args)
+    started.append(len(self.workers))
+_processes.ShardProcesses.__init__ = _spy
+rng = np.random.RandomState(0)
+clf = NumpyCNNClassifier(filters=(2,), batch_size=64, max_iter=1)
+clf.fit(rng.rand(128, 16), np.arange(128) % 2)
+print("trained with workers:", started)
+"""
+
+
+@needs_processes
+def test_a_script_without_main_guard_trains_once(tmp_path):
+    """Workers do not run the caller's script again (no __main__ guard needed)."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["trained with workers: [1]"]
