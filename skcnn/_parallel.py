@@ -1,18 +1,21 @@
-"""Data-parallel training steps: a batch split into shards that run on threads.
+"""Data-parallel training steps: a batch split into shards that run side by side.
 
 numpy runs its elementwise kernels (pooling, activations, im2col copies, the
 optimizer) on one core, and only BLAS uses the others. Splitting each batch
 into shards, each pushed through its own replica of the network (sharing the
-parameters, with its own gradients and buffers) on its own thread, lets every
-core do every kind of work: numpy releases the GIL inside its kernels, and
-BLAS runs one thread per shard, so nothing is oversubscribed. On net B of the
-speed benchmark, 2 threads run an epoch 1.8x as fast as the same code on one
-(2.25 s against 4.06 s on this project's 2-core machine, measured by
-``benchmarks/bench_vs_torch.py --threads 2`` and ``--threads 1``).
+parameters, with its own gradients and buffers), lets every core do every
+kind of work, with BLAS on one thread per shard so that nothing is
+oversubscribed. The caller's thread runs some shards; the others run on
+worker processes (``skcnn._processes``) where these can be started with the
+forkserver method and the call is long enough to pay for starting them, else
+on threads. Threads take turns on the GIL at every numpy call: on net B of
+the speed benchmark two threads running shards side by side made 1.5x the
+progress of one, two processes 1.9x (``benchmarks/bench_vs_torch.py`` gives
+the epoch times).
 
-The split depends on the batch size only, never on the number of threads, and
-the shards' gradients are summed in shard order: a model trains to the same
-bits on one thread or on many.
+The split depends on the batch size only, never on the number of threads or
+processes, and the shards' gradients are summed in shard order: a model
+trains to the same bits on one thread, on several, or on worker processes.
 """
 
 import os
@@ -176,7 +179,7 @@ class ShardedStep:
             for worker in range(1, self.n_threads)
         }
         try:
-            self._processes = _processes.ShardProcesses(
+            self._processes = _processes.take_workers(
                 self.network, self.loss, self._shard_len, assignment
             )
         except (OSError, _processes.WorkerError):
@@ -184,7 +187,7 @@ class ShardedStep:
 
     def __exit__(self, *exc_info):
         if self._processes is not None:
-            self._processes.close()
+            _processes.give_back(self._processes, reusable=exc_info[0] is None)
             self._processes = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)

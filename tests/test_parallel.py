@@ -4,6 +4,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -223,6 +224,14 @@ def live_workers():
     return [p for p in multiprocessing.active_children() if p.name.startswith("skcnn-worker")]
 
 
+@pytest.fixture(autouse=True)
+def no_idle_workers():
+    """Every test starts and ends without workers left idle by another."""
+    _processes.stop_idle_workers()
+    yield
+    _processes.stop_idle_workers()
+
+
 @needs_processes
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, monkeypatch):
@@ -243,6 +252,42 @@ def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, monkeyp
     assert results[0][:2] == results[1][:2]
     for a, b in zip(results[0][2], results[1][2]):
         np.testing.assert_array_equal(a, b)
+    assert len(live_workers()) == 1  # idle, for the next training call
+    _processes.stop_idle_workers()
+    assert not live_workers()
+
+
+@needs_processes
+def test_the_next_training_call_takes_over_idle_workers(digits, monkeypatch):
+    X, y = digits
+    force_threads(monkeypatch, 2, processes=True)
+    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))
+    first = [p.pid for p in live_workers()]
+    clf.partial_fit(X, y)
+    assert [p.pid for p in live_workers()] == first and len(first) == 1
+    # Another structure gets new workers; the idle ones are stopped.
+    NumpyCNNClassifier(filters=(3,), batch_size=64, max_iter=1).fit(X, y)
+    second = [p.pid for p in live_workers()]
+    assert len(second) == 1 and second != first
+    # The same model, reused workers or not.
+    force_threads(monkeypatch, 1)
+    again = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
+    again.partial_fit(X, y, classes=np.arange(10))
+    again.partial_fit(X, y)
+    for a, b in zip(clf.coefs_, again.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_processes
+def test_idle_workers_stop_after_a_while(digits, monkeypatch):
+    X, y = digits
+    force_threads(monkeypatch, 2, processes=True)
+    monkeypatch.setattr(_processes, "IDLE_SECONDS", 0.2)
+    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=1).fit(X, y)
+    deadline = time.monotonic() + 30
+    while live_workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not live_workers()
 
 
