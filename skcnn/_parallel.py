@@ -182,8 +182,8 @@ class ShardedStep:
             self._processes = _processes.take_workers(
                 self.network, self.loss, self._shard_len, assignment
             )
-        except (OSError, _processes.WorkerError):
-            self._processes = None  # the threads run the shards: the same numbers
+        except Exception:  # no workers here (resources, sandbox): the threads run
+            self._processes = None  # the shards, with the same numbers
 
     def __exit__(self, *exc_info):
         if self._processes is not None:

@@ -50,8 +50,15 @@ IDLE_SECONDS = 30.0
 
 
 def processes_available():
-    """Whether worker processes can be started with the ``forkserver`` method."""
-    return "forkserver" in multiprocessing.get_all_start_methods()
+    """Whether worker processes can be started with the ``forkserver`` method.
+
+    Not from a daemonic process (Dask's workers, for one), which
+    ``multiprocessing`` does not let have children.
+    """
+    return (
+        "forkserver" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
 
 
 def _context():

@@ -162,3 +162,32 @@ def test_example_runs_quick(tmp_path):
     passes = re.findall(r"Pass \d+: test accuracy (\d\.\d+)", result.stdout)
     assert len(passes) == 3
     assert float(passes[-1]) >= 0.9
+
+
+def _fit_with_parallel_training(X, y):
+    """Fit as a large network would: shards side by side, worker processes allowed."""
+    from skcnn import _parallel, _processes
+
+    settings = {"available_threads": lambda: 2, "MIN_FLOPS_PER_SAMPLE": 0,
+                "MIN_STEPS_FOR_PROCESSES": 0}
+    saved = {name: getattr(_parallel, name) for name in settings}
+    try:
+        for name, value in settings.items():
+            setattr(_parallel, name, value)
+        clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0)
+        return clf.fit(X, y), _processes.processes_available()
+    finally:
+        for name, value in saved.items():
+            setattr(_parallel, name, value)
+
+
+def test_parallel_training_inside_a_worker_falls_back_to_threads(client, digits):
+    """Dask's worker processes are daemonic: no worker processes of our own
+    there, the shards run on threads, and the model is the one trained here."""
+    X_train, _, y_train, _ = digits
+    remote, available = client.submit(_fit_with_parallel_training, X_train, y_train).result()
+    assert available is False
+    local = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0)
+    local.fit(X_train, y_train)
+    for a, b in zip(local.coefs_ + local.intercepts_, remote.coefs_ + remote.intercepts_):
+        assert_array_equal(a, b)
