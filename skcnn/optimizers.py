@@ -49,14 +49,25 @@ class _Optimizer:
             for item in items:
                 update(*item)
         else:
-            map_pieces(lambda piece: update(*piece), [
-                piece for item in items for piece in flat_pieces(item)
-            ])
+            map_pieces(lambda piece: update(*piece), self._pieces(items))
+
+    def _pieces(self, items):
+        """The flat pieces of ``items``, cut once for the same arrays (the
+        optimizer's own and, during a training call, the network's grads)."""
+        key = tuple(id(array) for item in items for array in item)
+        cached = getattr(self, "_cached_pieces", None)
+        if cached is None or cached[0] != key:
+            # The arrays themselves are kept with the key: ids stay unique.
+            cached = self._cached_pieces = (
+                key, items, [piece for item in items for piece in flat_pieces(item)]
+            )
+        return cached[2]
 
     def __getstate__(self):
         # The parameters belong to the model: it hands them back on load.
         state = self.__dict__.copy()
         state["params"] = None
+        state.pop("_cached_pieces", None)
         return state
 
     def state(self):
@@ -64,7 +75,7 @@ class _Optimizer:
         return {
             key: [a.copy() for a in value] if isinstance(value, list) else value
             for key, value in vars(self).items()
-            if key != "params"
+            if key not in ("params", "_cached_pieces")
         }
 
     def set_state(self, state):

@@ -244,6 +244,32 @@ def test_an_update_spread_over_pieces_is_bit_identical(make, monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "make", [lambda p: SGD(p, 0.1, 0.9, True), lambda p: Adam(p, 0.01)], ids=["sgd", "adam"]
+)
+def test_pieces_follow_the_gradient_arrays(make, monkeypatch):
+    """The pieces are cut once for gradient arrays refilled in place (as in
+    training), and cut again when other arrays come."""
+    monkeypatch.setattr(optimizers, "CHUNK", 5)
+    whole, pieced = make_params(), make_params()
+    opt_whole, opt_pieced = make(whole), make(pieced)
+    buffers = [np.empty_like(p) for p in pieced]
+    cut = []
+    original = optimizers.flat_pieces
+    monkeypatch.setattr(optimizers, "flat_pieces", lambda arrays: cut.append(1) or original(arrays))
+    for step, grads in enumerate(grad_sequence(6)):
+        opt_whole.step(grads)
+        if step < 4:  # the same arrays, new values
+            for buffer, g in zip(buffers, grads):
+                buffer[...] = g
+            opt_pieced.step(buffers, lambda fn, pieces: [fn(p) for p in pieces])
+        else:  # other arrays
+            opt_pieced.step(grads, lambda fn, pieces: [fn(p) for p in pieces])
+    assert len(cut) == 3 * 3  # 3 parameters, cut for the buffers and for 2 new lists
+    for a, b in zip(whole, pieced):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_flat_pieces_are_aligned_views_and_refuse_copies():
     a, b = np.arange(12.0).reshape(3, 4), np.zeros((3, 4))
     pieces = optimizers.flat_pieces([a, b], chunk=5)
