@@ -41,9 +41,9 @@ MAX_SHARDS = 8
 # (16, 32)) 0.78; 8.5 M (net B) 0.68.
 MIN_FLOPS_PER_SAMPLE = 1e6
 # Run the shards of the other threads on worker processes where that is
-# possible (see ``skcnn._processes``): the same numbers, without the GIL. A
-# training call starts its workers (about 0.1 s here) and stops them at its
-# end, so only calls of at least MIN_STEPS_FOR_PROCESSES batches use them.
+# possible (see ``skcnn._processes``): the same numbers, without the GIL.
+# Starting workers takes about 0.1 s here: a training call of fewer than
+# MIN_STEPS_FOR_PROCESSES batches only takes over idle workers that fit it.
 USE_PROCESSES = True
 MIN_STEPS_FOR_PROCESSES = 100
 
@@ -135,9 +135,9 @@ class ShardedStep:
         from ``(seed, *key)``: their masks hash each sample's values, so they
         do not depend on the shard it lands in.
     n_steps : int or None, default=None
-        How many batches the loop will pass, about: worker processes run the
-        other threads' shards only for at least ``MIN_STEPS_FOR_PROCESSES``
-        (None: never).
+        How many batches the loop will pass, about: worker processes are
+        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never); a
+        shorter call only takes over idle workers that fit its network.
     """
 
     def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None):
@@ -163,12 +163,7 @@ class ShardedStep:
         if self.n_threads > 1:
             _BLAS_LIMIT.acquire()
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
-            if (
-                USE_PROCESSES
-                and self.n_steps is not None
-                and self.n_steps >= MIN_STEPS_FOR_PROCESSES
-                and _processes.processes_available()
-            ):
+            if USE_PROCESSES and _processes.processes_available():
                 self._start_processes()
         return self
 
@@ -178,9 +173,10 @@ class ShardedStep:
             worker: list(range(worker, shards, self.n_threads))
             for worker in range(1, self.n_threads)
         }
+        long_call = self.n_steps is not None and self.n_steps >= MIN_STEPS_FOR_PROCESSES
         try:
             self._processes = _processes.take_workers(
-                self.network, self.loss, self._shard_len, assignment
+                self.network, self.loss, self._shard_len, assignment, start=long_call
             )
         except Exception:  # no workers here (resources, sandbox): the threads run
             self._processes = None  # the shards, with the same numbers

@@ -362,19 +362,26 @@ _idle_lock = threading.Lock()
 _idle = {"workers": None, "timer": None}
 
 
-def take_workers(network, loss, shard_len, assignment):
-    """Workers for ``network``: the idle ones if they fit it, else new ones."""
+def take_workers(network, loss, shard_len, assignment, start=True):
+    """Workers for ``network``: the idle ones if they fit it, else new ones
+    (with ``start``; else None, and idle workers stay idle)."""
     structure = _structure(network, loss, shard_len, assignment)
     with _idle_lock:
         idle, timer = _idle["workers"], _idle["timer"]
-        _idle["workers"] = _idle["timer"] = None
+        fits = idle is not None and idle.structure == structure
+        if fits or start:
+            _idle["workers"] = _idle["timer"] = None
+    if not (fits or start):
+        return None
     if timer is not None:
         timer.cancel()
     if idle is not None:
-        if idle.structure == structure and idle.alive():
+        if fits and idle.alive():
             idle.network = network
             return idle
         idle.close()
+    if not start:
+        return None
     workers = ShardProcesses(network, loss, shard_len, assignment)
     workers.structure = structure
     return workers

@@ -292,14 +292,25 @@ def test_idle_workers_stop_after_a_while(digits, monkeypatch):
 
 
 @needs_processes
-def test_short_training_calls_use_threads(digits, monkeypatch):
+def test_short_training_calls_start_no_workers_but_take_idle_ones(digits, monkeypatch):
     X, y = digits
     force_threads(monkeypatch, 2, processes=True)
     monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
-    started = []
-    monkeypatch.setattr(_processes, "ShardProcesses", lambda *a: started.append(a))
-    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=3).fit(X, y)  # 29 x 3 batches
-    assert not started
+    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))  # 29 batches: threads
+    assert not live_workers()
+    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=4).fit(X, y)  # 116 batches
+    workers = [p.pid for p in live_workers()]
+    assert len(workers) == 1
+    used = []
+    original = _processes.ShardProcesses.submit
+    monkeypatch.setattr(_processes.ShardProcesses, "submit",
+                        lambda self, *a: used.append(1) or original(self, *a))
+    clf.partial_fit(X, y)  # short, but the idle workers fit its network
+    assert used and [p.pid for p in live_workers()] == workers
+    # A network of another structure does not take them, nor stop them.
+    NumpyCNNClassifier(filters=(3,), batch_size=64, max_iter=1).fit(X, y)
+    assert [p.pid for p in live_workers()] == workers
 
 
 @needs_processes
