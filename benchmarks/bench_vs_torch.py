@@ -45,6 +45,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
+import skcnn._parallel
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 
@@ -584,6 +585,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-torch", action="store_true", help="leave PyTorch out even if installed"
     )
+    parser.add_argument(
+        "--no-worker-processes", action="store_true",
+        help="run skcnn's training shards on threads only, not on worker processes "
+        "(for comparison; the models are the same)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--memory-worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -601,12 +607,16 @@ def main(argv=None):
         memory_worker(args.memory_worker, args.net, args.memory_images, args.threads)
         return
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    if args.no_worker_processes:
+        skcnn._parallel.USE_PROCESSES = False
     frameworks = ["skcnn", "mlp"] if torch is None or args.no_torch else ["skcnn", "torch", "mlp"]
     with threadpool_limits(args.threads):
         if torch is not None:
             torch.set_num_threads(args.threads)
         print("# skcnn vs PyTorch CPU vs scikit-learn MLPClassifier\n")
         print("\n\n".join(machine_header(args.threads)))
+        if args.no_worker_processes:
+            print("\nskcnn's training shards run on threads only (--no-worker-processes).")
         X, y, X_test, y_test = load_data(args.n_train, args.n_test)
         nets = ["A", "B"] if args.net == "both" else [args.net]
         summaries = [report_net(net, args, X, y, X_test, y_test, frameworks) for net in nets]

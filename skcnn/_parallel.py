@@ -8,10 +8,11 @@ kind of work, with BLAS on one thread per shard so that nothing is
 oversubscribed. The caller's thread runs some shards; the others run on
 worker processes (``skcnn._processes``) where these can be started with the
 forkserver method and the call is long enough to pay for starting them, else
-on threads. Threads take turns on the GIL at every numpy call: on net B of
-the speed benchmark two threads running shards side by side made 1.5x the
-progress of one, two processes 1.9x (``benchmarks/bench_vs_torch.py`` gives
-the epoch times).
+on threads. Threads take turns on the GIL at every numpy call: net B's
+training passes (speed benchmark), run independently side by side, made
+1.5x the progress of one on two threads and 1.9x on two processes
+(``benchmarks/bench_vs_torch.py --no-worker-processes`` trains on threads
+only, for comparison).
 
 The split depends on the batch size only, never on the number of threads or
 processes, and the shards' gradients are summed in shard order: a model

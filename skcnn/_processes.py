@@ -1,9 +1,9 @@
 """Shards of a training batch on worker processes, free of the GIL.
 
 Threads share one interpreter lock: every numpy call takes it back when its
-kernel ends, and on net B of the speed benchmark two threads running their
-shards side by side made 1.5x the progress of one (the same passes in two
-processes: 1.9x). So where processes can be started cheaply and safely
+kernel ends, and net B's training passes (speed benchmark), run
+independently side by side, made 1.5x the progress of one on two threads,
+1.9x on two processes. So where processes can be started cheaply and safely
 (the ``forkserver`` start method: Linux and macOS), a training call runs the
 shards that threads would run on worker processes instead:
 
