@@ -233,17 +233,18 @@ def no_idle_workers():
 
 
 @needs_processes
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, monkeypatch):
+def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, dtype, monkeypatch):
     rng = np.random.RandomState(1)
-    X = rng.rand(130, 1, 8, 8)  # 4 shards: the caller runs 0 and 2, a worker 1 and 3
+    X = rng.rand(130, 1, 8, 8).astype(dtype)  # 4 shards: the caller runs 0 and 2, a worker 1, 3
     y = rng.randint(0, 10, size=130)
-    w = rng.rand(130) if weighted else None
+    w = rng.rand(130).astype(dtype) if weighted else None
     weight_sum = 130.0 if w is None else float(w.sum())
     results = []
     for processes in (False, True):
         force_threads(monkeypatch, 2, processes)
-        net = network()
+        net = network(dtype)
         with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 130, n_steps=1) as step:
             assert (step._processes is not None) == processes
             loss = step(X, y, w, weight_sum)
