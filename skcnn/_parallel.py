@@ -152,7 +152,9 @@ class ShardedStep:
         self.n_threads = min(shards, available_threads()) if worth_it else 1
         self._executor = None
         self._processes = None
-        self._shard_len = -(-max_batch_len // shards)
+        # The longest shard of any batch up to max_batch_len (a shorter batch
+        # may make fewer, longer shards: 79 samples make 2 of 40, 80 make 3).
+        self._shard_len = max(-(-n // n_shards(n)) for n in range(1, max_batch_len + 1))
         self._pieces = {}
 
     def __enter__(self):
