@@ -279,15 +279,16 @@ def conv2d_forward(x, weight_matrix, bias, kernel_size, stride, pads, ws=None, b
     ho, wo = output_length(x.shape[1], kh, stride[0]), output_length(x.shape[2], kw, stride[1])
     out = _empty(ws, "out", (n * ho * wo, weight_matrix.shape[1]), x.dtype)
     scratch = Workspace() if ws is None else ws  # one array for all the groups
-    chunks = 0
+    groups = []
     for rows, cols in _im2col_chunks(x, kernel_size, stride, scratch, blocks, bias is not None):
         np.matmul(cols, weight_matrix, out=out[rows])
-        chunks += 1
-    kept = cols if chunks == 1 else None
+        groups.append(cols)
+    kept = groups[0] if len(groups) == 1 else None
     bh, bw = blocks
+    o = weight_matrix.shape[1]
     if blocks != (1, 1):
-        return out.reshape(n, bh, bw, ho // bh, wo // bw, -1), (x, kept)
-    return out.reshape(n, ho, wo, -1), (x, kept)
+        return out.reshape(n, bh, bw, ho // bh, wo // bw, o), (x, kept)
+    return out.reshape(n, ho, wo, o), (x, kept)
 
 
 def conv2d_backward_weight(saved, dout2, kernel_size, stride, ones_column, ws=None, blocks=(1, 1)):
@@ -302,13 +303,10 @@ def conv2d_backward_weight(saved, dout2, kernel_size, stride, ones_column, ws=No
     xp, cols = saved
     if cols is not None:
         return cols.T @ dout2
-    dw = None
+    kh, kw = kernel_size
+    dw = np.zeros((kh * kw * xp.shape[3] + ones_column, dout2.shape[1]), dtype=dout2.dtype)
     for rows, cols in _im2col_chunks(xp, kernel_size, stride, ws, blocks, ones_column):
-        part = cols.T @ dout2[rows]
-        if dw is None:
-            dw = part
-        else:
-            dw += part
+        dw += cols.T @ dout2[rows]
     return dw
 
 

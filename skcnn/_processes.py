@@ -206,9 +206,16 @@ class ShardProcesses:
         The longest shard.
     assignment : dict of {int: list of int}
         Worker number -> the shard indices it runs.
+
+    Attributes
+    ----------
+    structure : tuple or None
+        What the workers were built for (set by ``take_workers``): idle
+        workers serve a later call only if its network has the same.
     """
 
     def __init__(self, network, loss, shard_len, assignment):
+        self.structure = None
         ctx = _context()
         params = network.params
         self.dtype = params[0].dtype

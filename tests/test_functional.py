@@ -17,6 +17,7 @@ from scipy.special import softmax as scipy_softmax
 from skcnn._functional import (
     as_pair,
     conv2d_backward_input,
+    conv2d_backward_weight,
     conv2d_forward,
     log_softmax,
     maxpool2d_backward,
@@ -248,6 +249,19 @@ def test_conv2d_backward_input_takes_pool_blocked_gradients(stride, pads):
         g_blocked, weight_offsets(weight), (8, 6), stride, pads, blocked=True
     )
     np.testing.assert_array_equal(blocked, plain)
+
+
+def test_conv2d_kernels_take_an_empty_batch():
+    weight = np.ones((3, 2, 3, 3))
+    out, saved = conv2d_forward(
+        np.zeros((0, 5, 5, 2)), weight_matrix(weight), np.ones(3), (3, 3), (1, 1),
+        ((1, 1), (1, 1)),
+    )
+    assert out.shape == (0, 5, 5, 3)
+    dw = conv2d_backward_weight(saved, np.zeros((0, 3)), (3, 3), (1, 1), True)
+    np.testing.assert_array_equal(dw, np.zeros((19, 3)))
+    dx = conv2d_backward_input(out, weight_offsets(weight), (5, 5), (1, 1), ((1, 1), (1, 1)))
+    assert dx.shape == (0, 5, 5, 2)
 
 
 def test_conv2d_backward_input_leftover_columns_get_zero():
