@@ -117,8 +117,9 @@ class ShardedStep:
 
     Use as a context manager around a training loop: with more than one
     thread available, batches big enough to split and samples costly enough
-    (``MIN_FLOPS_PER_SAMPLE``), it starts the worker threads and limits BLAS
-    to one thread per worker for its duration. Otherwise the shards run one
+    (``MIN_FLOPS_PER_SAMPLE``), it takes worker processes (see ``n_steps``
+    and ``skcnn._processes``) or starts worker threads, and limits BLAS to
+    one thread per worker for its duration. Otherwise the shards run one
     after the other on the calling thread: the same numbers either way.
 
     Parameters
