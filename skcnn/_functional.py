@@ -142,17 +142,20 @@ def pad_nhwc(x, pads, ws=None, blocked=False):
     (see :func:`unblock`), put in plain NHWC order by the same copy.
     """
     (top, bottom), (left, right) = pads
-    if blocked:
-        n, bh, bw, hb, wb, c = x.shape
-        h, w = hb * bh, wb * bw
-        x = x.transpose(0, 3, 1, 4, 2, 5)  # (n, hb, bh, wb, bw, c): NHWC order
-    else:
-        n, h, w, c = x.shape
+    x, (n, h, w, c) = _nhwc_order(x) if blocked else (x, x.shape)
     # Only the interior is ever written: a reused array keeps its zero border.
     shape = (n, h + top + bottom, w + left + right, c)
     out = _empty(ws, "padded", shape, x.dtype, init=_fill(0))
     np.copyto(out[:, top : top + h, left : left + w, :].reshape(x.shape), x)
     return out
+
+
+def _nhwc_order(blocked):
+    """Pool-blocked memory ``(N, bh, bw, H/bh, W/bw, C)`` as the view
+    ``(N, H/bh, bh, W/bw, bw, C)``, which is NHWC order once reshaped, and
+    the NHWC shape ``(N, H, W, C)``."""
+    n, bh, bw, hb, wb, c = blocked.shape
+    return blocked.transpose(0, 3, 1, 4, 2, 5), (n, hb * bh, wb * bw, c)
 
 
 def im2col_nhwc(xp, kernel_size, stride, ws=None, blocks=(1, 1), ones_column=False):
@@ -222,9 +225,8 @@ def _window_view(xp, kernel_size, stride, blocks):
 
 def unblock(blocked, ws=None):
     """Contiguous NHWC ``(N, Ho, Wo, C)`` copy of pool-blocked memory ``(N, bh, bw, Ho/bh, Wo/bw, C)``."""
-    n, bh, bw, hb, wb, c = blocked.shape
-    view = blocked.transpose(0, 3, 1, 4, 2, 5)
-    out = _empty(ws, "unblocked", (n, hb * bh, wb * bw, c), blocked.dtype)
+    view, shape = _nhwc_order(blocked)
+    out = _empty(ws, "unblocked", shape, blocked.dtype)
     np.copyto(out.reshape(view.shape), view)
     return out
 
@@ -259,9 +261,10 @@ def conv2d_forward(x, weight_matrix, bias, kernel_size, stride, pads, ws=None, b
     The im2col matrix is built and multiplied a group of samples at a time
     (:func:`_im2col_chunks`), so that its rows are still in the core's cache
     when the GEMM reads them, and never exists whole: the weight gradient
-    builds it again, group by group (measured on net B's second
-    convolution: forward 3.05 -> 2.5 ms per 32 images, the weight gradient
-    unchanged at 2.65 ms, and 7 MB less memory per 32 images).
+    builds it again, group by group. On net B's second convolution
+    (``benchmarks/profile_epoch.py``, one core) the forward pass with its
+    im2col went from 0.85-0.87 to 0.65 s per epoch, the rebuilt matrix costs
+    the weight gradient 0.12 s, and 7 MB less is held per 32 images.
 
     With a bias, the bias is folded into the GEMM as one more row of
     weights, and the im2col matrix ends with the column of ones that
@@ -324,8 +327,9 @@ def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads, ws=None,
     Otherwise, for each kernel offset one GEMM gives a contiguous
     ``(N*Ho*Wo, C)`` block that is added to a shifted, strided slice of the
     padded input gradient: the col2im of the textbooks without
-    ``np.add.at``. On net B's second convolution the first takes 3.3 ms per
-    32 images, the second 3.65 ms (one thread).
+    ``np.add.at``. On net B's second convolution the first took the input
+    gradient from 0.89-0.92 to 0.85 s per epoch of one-core work
+    (``benchmarks/profile_epoch.py``).
     """
     kh, kw, o, c = weight_offsets.shape
     (top, bottom), (left, right) = pads
