@@ -209,13 +209,13 @@ class ShardProcesses:
 
     Attributes
     ----------
-    structure : tuple or None
-        What the workers were built for (set by ``take_workers``): idle
-        workers serve a later call only if its network has the same.
+    structure : tuple
+        What the workers were built for: idle workers serve a later call
+        only if its network has the same (see ``take_workers``).
     """
 
     def __init__(self, network, loss, shard_len, assignment):
-        self.structure = None
+        self.structure = _structure(network, loss, shard_len, assignment)
         ctx = _context()
         params = network.params
         self.dtype = params[0].dtype
@@ -369,29 +369,30 @@ _idle_lock = threading.Lock()
 _idle = {"workers": None, "timer": None}
 
 
+def _take_idle(fits=None):
+    """Take the idle workers out of ``_idle`` (only if ``fits(workers)``,
+    when given) and cancel their timer; None when there are none to take."""
+    with _idle_lock:
+        workers, timer = _idle["workers"], _idle["timer"]
+        if workers is None or (fits is not None and not fits(workers)):
+            return None
+        _idle["workers"] = _idle["timer"] = None
+    timer.cancel()
+    return workers
+
+
 def take_workers(network, loss, shard_len, assignment, start=True):
     """Workers for ``network``: the idle ones if they fit it, else new ones
-    (with ``start``; else None, and idle workers stay idle)."""
+    (with ``start``; else None, and idle workers of another structure stay
+    idle)."""
     structure = _structure(network, loss, shard_len, assignment)
-    with _idle_lock:
-        idle, timer = _idle["workers"], _idle["timer"]
-        fits = idle is not None and idle.structure == structure
-        if fits or start:
-            _idle["workers"] = _idle["timer"] = None
-    if not (fits or start):
-        return None
-    if timer is not None:
-        timer.cancel()
+    idle = _take_idle(None if start else lambda workers: workers.structure == structure)
     if idle is not None:
-        if fits and idle.alive():
+        if idle.structure == structure and idle.alive():
             idle.network = network
             return idle
         idle.close()
-    if not start:
-        return None
-    workers = ShardProcesses(network, loss, shard_len, assignment)
-    workers.structure = structure
-    return workers
+    return ShardProcesses(network, loss, shard_len, assignment) if start else None
 
 
 def give_back(workers, reusable=True):
@@ -411,20 +412,13 @@ def give_back(workers, reusable=True):
 
 
 def _stop_if_idle(workers):
-    with _idle_lock:
-        if _idle["workers"] is not workers:
-            return
-        _idle["workers"] = _idle["timer"] = None
-    workers.close()
+    if _take_idle(lambda idle: idle is workers) is not None:
+        workers.close()
 
 
 def stop_idle_workers():
     """Stop the workers a training call left idle, if any."""
-    with _idle_lock:
-        workers, timer = _idle["workers"], _idle["timer"]
-        _idle["workers"] = _idle["timer"] = None
-    if timer is not None:
-        timer.cancel()
+    workers = _take_idle()
     if workers is not None:
         workers.close()
 
