@@ -1,6 +1,7 @@
 """Data-parallel training: shards on threads give the batch's exact gradients."""
 
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -394,6 +395,8 @@ rng = np.random.RandomState(0)
 clf = NumpyCNNClassifier(filters=(2,), batch_size=64, max_iter=1)
 clf.fit(rng.rand(128, 16), np.arange(128) % 2)
 print("trained with workers:", started)
+import multiprocessing
+print(*[p.pid for p in multiprocessing.active_children() if p.name.startswith("skcnn-worker")])
 """
 
 
@@ -406,4 +409,19 @@ def test_a_script_without_main_guard_trains_once(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["trained with workers: [1]"]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "trained with workers: [1]"
+    # The worker was left idle; it stops when the interpreter exits.
+    (pid,) = (int(word) for word in lines[1].split())
+    deadline = time.monotonic() + 30
+    while _process_exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _process_exists(pid)
+
+
+def _process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
