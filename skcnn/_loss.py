@@ -48,14 +48,17 @@ class SoftmaxCrossEntropy:
         nll = -log_proba[rows, y].astype(np.float64)
         dlogits = np.exp(log_proba)
         dlogits[rows, y] -= 1
+        # Unweighted and all-ones weights scale by the same rounded 1 / weight_sum
+        # and sum the same terms: their gradients and losses are equal bits.
         if sample_weight is None:
             weight_sum = float(n) if weight_sum is None else float(weight_sum)
             loss = nll.sum() / weight_sum
-            dlogits /= logits.dtype.type(weight_sum)
+            dlogits *= logits.dtype.type(1.0 / weight_sum)
         else:
             if weight_sum is None:
                 weight_sum = np.sum(sample_weight, dtype=np.float64)
             weight_sum = float(weight_sum)
-            loss = float(nll @ sample_weight) / weight_sum
-            dlogits *= (sample_weight / weight_sum).astype(logits.dtype)[:, None]
+            w = np.asarray(sample_weight, dtype=np.float64)
+            loss = (nll * w).sum() / weight_sum
+            dlogits *= (w / weight_sum).astype(logits.dtype)[:, None]
         return float(loss), dlogits

@@ -14,19 +14,24 @@ training passes (speed benchmark), run independently side by side, made
 (``benchmarks/bench_vs_torch.py --no-worker-processes`` trains on threads
 only, for comparison).
 
+How many shards run at once is the estimator's ``n_jobs`` (by default the
+threads BLAS may use: one inside a joblib worker or a
+``threadpoolctl.threadpool_limits(1)`` block). Worker processes live for one
+training call; BLAS is held at one thread for the call (``skcnn._blas``),
+whether or not shards run side by side.
+
 The split depends on the batch size only, never on the number of threads or
 processes, and the shards' gradients are summed in shard order: a model
 trains to the same bits on one thread, on several, or on worker processes.
 """
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import _processes
+from ._blas import blas_threads, one_thread_blas
 from .layers import Conv2D, Dense, Dropout
 from .optimizers import flat_pieces
 
@@ -44,7 +49,8 @@ MIN_FLOPS_PER_SAMPLE = 1e6
 # Run the shards of the other threads on worker processes where that is
 # possible (see ``skcnn._processes``): the same numbers, without the GIL.
 # Starting workers takes about 0.1 s here: a training call of fewer than
-# MIN_STEPS_FOR_PROCESSES batches only takes over idle workers that fit it.
+# MIN_STEPS_FOR_PROCESSES batches runs its shards on threads. (Private
+# switches, for the tests and the benchmark's threads-only comparison.)
 USE_PROCESSES = True
 MIN_STEPS_FOR_PROCESSES = 100
 
@@ -76,40 +82,16 @@ def available_threads():
 
     Falls back to the number of CPUs when no BLAS library reports a count.
     """
-    counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    return max(counts) if counts else (os.cpu_count() or 1)
+    return blas_threads() or os.cpu_count() or 1
 
 
-class _BlasLimit:
-    """BLAS held at one thread while any sharded training runs in this process.
-
-    Fits may run concurrently in threads of one process (joblib's threading
-    backend, Dask workers). Each setting and restoring the process-wide limit
-    on its own would let the first to finish restore the thread count under
-    the others, and the last to finish "restore" the limit of one. So the
-    first fit in sets the limit and the last one out restores it.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter = None
-
-    def acquire(self):
-        with self._lock:
-            if self._users == 0:
-                self._limiter = threadpool_limits(limits=1, user_api="blas")
-            self._users += 1
-
-    def release(self):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-
-
-_BLAS_LIMIT = _BlasLimit()
+def resolve_n_jobs(n_jobs):
+    """The number of shards that may run at once for the estimator's ``n_jobs``."""
+    if n_jobs is None:
+        return available_threads()
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return n_jobs
 
 
 class ShardedStep:
@@ -138,11 +120,12 @@ class ShardedStep:
         do not depend on the shard it lands in.
     n_steps : int or None, default=None
         How many batches the loop will pass, about: worker processes are
-        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never); a
-        shorter call only takes over idle workers that fit its network.
+        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never).
+    n_jobs : int or None, default=None
+        The most shards that run at once (see ``resolve_n_jobs``).
     """
 
-    def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None):
+    def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None, n_jobs=None):
         self.network = network
         self.loss = loss
         self.seed = seed
@@ -150,7 +133,7 @@ class ShardedStep:
         shards = n_shards(max_batch_len)
         self.replicas = [network] + [network.replica() for _ in range(shards - 1)]
         worth_it = shards > 1 and forward_flops(network) >= MIN_FLOPS_PER_SAMPLE
-        self.n_threads = min(shards, available_threads()) if worth_it else 1
+        self.n_threads = min(shards, resolve_n_jobs(n_jobs)) if worth_it else 1
         self._executor = None
         self._processes = None
         # The longest shard of any batch up to max_batch_len (a shorter batch
@@ -164,8 +147,8 @@ class ShardedStep:
         self._dropout_seeds = [
             layer.seed if isinstance(layer, Dropout) else None for layer in self.network.layers
         ]
+        one_thread_blas.__enter__()
         if self.n_threads > 1:
-            _BLAS_LIMIT.acquire()
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
             if USE_PROCESSES and _processes.processes_available():
                 self._start_processes()
@@ -177,21 +160,23 @@ class ShardedStep:
             worker: list(range(worker, shards, self.n_threads))
             for worker in range(1, self.n_threads)
         }
-        long_call = self.n_steps is not None and self.n_steps >= MIN_STEPS_FOR_PROCESSES
+        if self.n_steps is None or self.n_steps < MIN_STEPS_FOR_PROCESSES:
+            return
         try:
-            self._processes = _processes.take_workers(
-                self.network, self.loss, self._shard_len, assignment, start=long_call
+            self._processes = _processes.ShardProcesses(
+                self.network, self.loss, self._shard_len, assignment
             )
         except Exception:  # no workers here (resources, sandbox): the threads run
             self._processes = None  # the shards, with the same numbers
 
     def __exit__(self, *exc_info):
         if self._processes is not None:
-            _processes.give_back(self._processes, reusable=exc_info[0] is None)
+            self._processes.close()
             self._processes = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-            _BLAS_LIMIT.release()
+            self._executor = None
+        one_thread_blas.__exit__(*exc_info)
         for replica in self.replicas[1:]:
             replica.clear_cache()
         for layer, seed in zip(self.network.layers, self._dropout_seeds):
@@ -291,3 +276,36 @@ def _sum_into_first(arrays):
     total = arrays[0]
     for part in arrays[1:]:
         total += part
+
+
+def predict_in_chunks(network, X, sample_shape, out, batch_len, n_threads):
+    """Inference of 2-D ``X`` into ``out``, ``batch_len`` samples at a time.
+
+    BLAS is held at one thread (see ``skcnn._blas``: two BLAS threads made
+    the digits defaults' predict 20x slower beside a busy process), and with
+    ``n_threads > 1`` contiguous parts of ``X`` run on that many threads:
+    every sample's output is the same whichever thread computes it.
+    """
+    n = X.shape[0]
+    n_threads = max(1, min(n_threads, n // batch_len if n >= 2 * batch_len else n // 64, 8))
+
+    def run(rows):
+        for start in range(rows.start, rows.stop, batch_len):
+            stop = min(start + batch_len, rows.stop)
+            out[start:stop] = network.forward(X[start:stop].reshape((-1,) + sample_shape))
+
+    bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    parts = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    with one_thread_blas:
+        if n_threads == 1:
+            run(parts[0])
+            return out
+        with ThreadPoolExecutor(n_threads - 1, thread_name_prefix="skcnn-predict") as pool:
+            futures = [pool.submit(run, rows) for rows in parts[1:]]
+            try:
+                run(parts[0])
+            finally:
+                wait(futures)
+            for future in futures:
+                future.result()
+    return out

@@ -60,6 +60,18 @@ def _choice(name, value, options):
     return value
 
 
+def _float_dtype(value):
+    """The name ("float32" or "float64") of np.float32 or np.float64 given as a
+    type, a dtype or a name."""
+    try:
+        dtype = np.dtype(value) if value is not None else None
+    except TypeError:
+        dtype = None
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        _fail("dtype", value, "np.float32 or np.float64")
+    return dtype.name
+
+
 def validate_hyperparameters(est):
     """Check every hyperparameter of ``est``; return the normalized values.
 
@@ -97,7 +109,8 @@ def validate_hyperparameters(est):
     n = est.n_iter_no_change
     if not ((_is_int(n) and n >= 1) or (_is_real(n) and n == np.inf)):
         _fail("n_iter_no_change", n, "a positive int or np.inf")
-    _bool("early_stopping", est.early_stopping)
+    if not (isinstance(est.early_stopping, str) and est.early_stopping == "auto"):
+        _bool("early_stopping", est.early_stopping)
     _real("validation_fraction", est.validation_fraction, 0, 1, False, False)
     _real("momentum", est.momentum, 0, 1, True, True)
     _bool("nesterovs_momentum", est.nesterovs_momentum)
@@ -108,6 +121,9 @@ def validate_hyperparameters(est):
     _bool("warm_start", est.warm_start)
     if not (_is_int(est.verbose) or isinstance(est.verbose, (bool, np.bool_))):
         _fail("verbose", est.verbose, "a bool or an int", TypeError)
+    p["dtype"] = _float_dtype(est.dtype)
+    if est.n_jobs is not None and (not _is_int(est.n_jobs) or est.n_jobs == 0):
+        _fail("n_jobs", est.n_jobs, "None or a non-zero int")
     cw = est.class_weight
     if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
         _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")

@@ -17,11 +17,9 @@ shards that threads would run on worker processes instead:
   numpy code, BLAS on one thread), so the model is bit-identical either way.
 
 Starting workers takes about 0.1 s (the first time in a process about 1 s
-more, for the fork server), so a training call that ends well leaves its
-workers idle for ``IDLE_SECONDS``: the next call with a network of the same
-structure (``partial_fit`` epoch after epoch, or the next fit of a search)
-takes them over, warm. Idle workers are stopped after that time, when
-another structure needs workers, and when the interpreter exits.
+more, for the fork server), so they are started for long training calls
+only (``skcnn._parallel.MIN_STEPS_FOR_PROCESSES``), and stopped when the
+call ends.
 
 Workers ignore Ctrl-C (the caller finishes the batch, see ``_interrupt``)
 and exit when the caller closes their pipe. An error in a worker is raised
@@ -29,12 +27,10 @@ in the caller with the worker's traceback (and the workers are stopped); a
 worker that dies raises a ``WorkerError`` instead of hanging.
 """
 
-import atexit
 import multiprocessing
 import pickle
 import signal
 import sys
-import threading
 import traceback
 from contextlib import contextmanager
 
@@ -45,8 +41,6 @@ import numpy as np
 START_TIMEOUT = 120.0
 # While waiting for a worker, check this often that it is still alive.
 POLL_SECONDS = 1.0
-# Workers left idle by a training call wait this long for the next one.
-IDLE_SECONDS = 30.0
 
 
 def processes_available():
@@ -206,16 +200,9 @@ class ShardProcesses:
         The longest shard.
     assignment : dict of {int: list of int}
         Worker number -> the shard indices it runs.
-
-    Attributes
-    ----------
-    structure : tuple
-        What the workers were built for: idle workers serve a later call
-        only if its network has the same (see ``take_workers``).
     """
 
     def __init__(self, network, loss, shard_len, assignment):
-        self.structure = _structure(network, loss, shard_len, assignment)
         ctx = _context()
         params = network.params
         self.dtype = params[0].dtype
@@ -334,10 +321,6 @@ class ShardProcesses:
             raise WorkerError(f"Error in a training worker process:\n{value}")
         return value
 
-    def alive(self):
-        """Whether every worker is still running."""
-        return bool(self.workers) and all(process.is_alive() for process, _, _ in self.workers)
-
     def close(self):
         """Stop the workers (waits briefly, then terminates stragglers)."""
         for _, conn, _ in self.workers:
@@ -352,75 +335,3 @@ class ShardProcesses:
                 process.join(timeout=5)
             conn.close()
         self.workers = []
-
-
-def _structure(network, loss, shard_len, assignment):
-    """What workers built for ``network`` depend on: equal for networks that
-    differ only in their parameter values (which are sent every batch)."""
-    params = network.params
-    return (
-        repr(network), tuple(p.shape for p in params), params[0].dtype.str,
-        network.input_shape, network.reuse_buffers, type(loss), shard_len,
-        tuple(sorted((worker, tuple(shards)) for worker, shards in assignment.items())),
-    )
-
-
-_idle_lock = threading.Lock()
-_idle = {"workers": None, "timer": None}
-
-
-def _take_idle(fits=None):
-    """Take the idle workers out of ``_idle`` (only if ``fits(workers)``,
-    when given) and cancel their timer; None when there are none to take."""
-    with _idle_lock:
-        workers, timer = _idle["workers"], _idle["timer"]
-        if workers is None or (fits is not None and not fits(workers)):
-            return None
-        _idle["workers"] = _idle["timer"] = None
-    timer.cancel()
-    return workers
-
-
-def take_workers(network, loss, shard_len, assignment, start=True):
-    """Workers for ``network``: the idle ones if they fit it, else new ones
-    (with ``start``; else None, and idle workers of another structure stay
-    idle)."""
-    structure = _structure(network, loss, shard_len, assignment)
-    idle = _take_idle(None if start else lambda workers: workers.structure == structure)
-    if idle is not None:
-        if idle.structure == structure and idle.alive():
-            idle.network = network
-            return idle
-        idle.close()
-    return ShardProcesses(network, loss, shard_len, assignment) if start else None
-
-
-def give_back(workers, reusable=True):
-    """End a training call's use of ``workers``: idle for the next call
-    (``IDLE_SECONDS``) when ``reusable``, else stopped."""
-    if not reusable or not workers.alive():
-        workers.close()
-        return
-    timer = threading.Timer(IDLE_SECONDS, _stop_if_idle, args=(workers,))
-    timer.daemon = True
-    with _idle_lock:
-        previous = _idle["workers"]
-        _idle["workers"], _idle["timer"] = workers, timer
-    timer.start()
-    if previous is not None:
-        previous.close()
-
-
-def _stop_if_idle(workers):
-    if _take_idle(lambda idle: idle is workers) is not None:
-        workers.close()
-
-
-def stop_idle_workers():
-    """Stop the workers a training call left idle, if any."""
-    workers = _take_idle()
-    if workers is not None:
-        workers.close()
-
-
-atexit.register(stop_idle_workers)

@@ -62,12 +62,16 @@ def test_coefs_are_the_live_parameters(digits):
     assert not np.allclose(before, 0.1)
 
 
-def test_float32_stays_float32(digits):
+def test_computes_in_the_dtype_parameter_whatever_the_input_dtype(digits):
     X_train, X_test, y_train, y_test = digits
-    clf = small(max_iter=3).fit(X_train.astype(np.float32), y_train)
+    clf = small(max_iter=3).fit(X_train, y_train)  # float64 X, default dtype
     assert all(w.dtype == np.float32 for w in clf.coefs_ + clf.intercepts_)
-    clf64 = small(max_iter=3).fit(X_train, y_train)
-    assert all(w.dtype == np.float64 for w in clf64.coefs_)
+    # float64 and float32 copies of the same values give the same model.
+    clf32 = small(max_iter=3).fit(X_train.astype(np.float32), y_train)
+    for a, b in zip(clf.coefs_, clf32.coefs_):
+        np.testing.assert_array_equal(a, b)
+    clf64 = small(max_iter=3, dtype="float64").fit(X_train.astype(np.float32), y_train)
+    assert all(w.dtype == np.float64 for w in clf64.coefs_ + clf64.intercepts_)
     # Same initialization, same data up to rounding: nearly the same model.
     assert np.mean(clf.predict(X_test) == clf64.predict(X_test)) > 0.97
     proba = clf.predict_proba(X_test)

@@ -226,11 +226,11 @@ def live_workers():
 
 
 @pytest.fixture(autouse=True)
-def no_idle_workers():
-    """Every test starts and ends without workers left idle by another."""
-    _processes.stop_idle_workers()
+def no_workers_outlive_a_call():
+    """Worker processes live for one training call: none before or after a test."""
+    assert not live_workers()
     yield
-    _processes.stop_idle_workers()
+    assert not live_workers()
 
 
 @needs_processes
@@ -258,65 +258,34 @@ def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, dtype, 
     assert results[0][:2] == results[1][:2] and results[0][3] == results[1][3]
     for a, b in zip(results[0][2], results[1][2]):
         np.testing.assert_array_equal(a, b)
-    assert len(live_workers()) == 1  # idle, for the next training call
-    _processes.stop_idle_workers()
-    assert not live_workers()
 
 
 @needs_processes
-def test_the_next_training_call_takes_over_idle_workers(digits, monkeypatch):
-    X, y = digits
-    force_threads(monkeypatch, 2, processes=True)
-    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
-    clf.partial_fit(X, y, classes=np.arange(10))
-    first = [p.pid for p in live_workers()]
-    clf.partial_fit(X, y)
-    assert [p.pid for p in live_workers()] == first and len(first) == 1
-    # Another structure gets new workers; the idle ones are stopped.
-    NumpyCNNClassifier(filters=(3,), batch_size=64, max_iter=1).fit(X, y)
-    second = [p.pid for p in live_workers()]
-    assert len(second) == 1 and second != first
-    # The same model, reused workers or not.
-    force_threads(monkeypatch, 1)
-    again = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
-    again.partial_fit(X, y, classes=np.arange(10))
-    again.partial_fit(X, y)
-    for a, b in zip(clf.coefs_, again.coefs_):
-        np.testing.assert_array_equal(a, b)
-
-
-@needs_processes
-def test_idle_workers_stop_after_a_while(digits, monkeypatch):
-    X, y = digits
-    force_threads(monkeypatch, 2, processes=True)
-    monkeypatch.setattr(_processes, "IDLE_SECONDS", 0.2)
-    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=1).fit(X, y)
-    deadline = time.monotonic() + 30
-    while live_workers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not live_workers()
-
-
-@needs_processes
-def test_short_training_calls_start_no_workers_but_take_idle_ones(digits, monkeypatch):
+def test_workers_live_for_one_training_call(digits, monkeypatch):
     X, y = digits
     force_threads(monkeypatch, 2, processes=True)
     monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
-    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
-    clf.partial_fit(X, y, classes=np.arange(10))  # 29 batches: threads
-    assert not live_workers()
-    NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=4).fit(X, y)  # 116 batches
-    workers = [p.pid for p in live_workers()]
-    assert len(workers) == 1
-    used = []
+    seen = []
     original = _processes.ShardProcesses.submit
-    monkeypatch.setattr(_processes.ShardProcesses, "submit",
-                        lambda self, *a: used.append(1) or original(self, *a))
-    clf.partial_fit(X, y)  # short, but the idle workers fit its network
-    assert used and [p.pid for p in live_workers()] == workers
-    # A network of another structure does not take them, nor stop them.
-    NumpyCNNClassifier(filters=(3,), batch_size=64, max_iter=1).fit(X, y)
-    assert [p.pid for p in live_workers()] == workers
+
+    def submit(self, *args):
+        seen.append(tuple(p.pid for p in live_workers()))
+        return original(self, *args)
+
+    monkeypatch.setattr(_processes.ShardProcesses, "submit", submit)
+    clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))  # 29 batches: threads, no workers
+    assert not seen and not live_workers()
+    clf.set_params(max_iter=4, warm_start=True).fit(X, y)  # 116 batches: one worker
+    assert len(set(seen)) == 1 and len(seen[0]) == 1
+    assert not live_workers()  # stopped when the call ended
+    # The same model as on the calling thread alone.
+    force_threads(monkeypatch, 1)
+    again = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
+    again.partial_fit(X, y, classes=np.arange(10))
+    again.set_params(max_iter=4, warm_start=True).fit(X, y)
+    for a, b in zip(clf.coefs_, again.coefs_):
+        np.testing.assert_array_equal(a, b)
 
 
 @needs_processes
@@ -396,7 +365,7 @@ clf = NumpyCNNClassifier(filters=(2,), batch_size=64, max_iter=1)
 clf.fit(rng.rand(128, 16), np.arange(128) % 2)
 print("trained with workers:", started)
 import multiprocessing
-print(*[p.pid for p in multiprocessing.active_children() if p.name.startswith("skcnn-worker")])
+print("left running:", [p.pid for p in multiprocessing.active_children()])
 """
 
 
@@ -410,18 +379,4 @@ def test_a_script_without_main_guard_trains_once(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "trained with workers: [1]"
-    # The worker was left idle; it stops when the interpreter exits.
-    (pid,) = (int(word) for word in lines[1].split())
-    deadline = time.monotonic() + 30
-    while _process_exists(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _process_exists(pid)
-
-
-def _process_exists(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert lines == ["trained with workers: [1]", "left running: []"]

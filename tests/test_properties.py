@@ -93,7 +93,8 @@ def test_any_2d_data_fits_with_the_defaults_architecture(n_samples, n_features, 
     rng = np.random.RandomState(1)
     X = rng.rand(n_samples, n_features).astype(dtype)
     y = np.arange(n_samples) % 2
-    clf = NumpyCNNClassifier(batch_size=batch_size, max_iter=2, random_state=0).fit(X, y)
+    clf = NumpyCNNClassifier(batch_size=batch_size, max_iter=2, random_state=0, dtype=dtype)
+    clf.fit(X, y)
     assert all(w.dtype == dtype for w in clf.coefs_)
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()

@@ -1,0 +1,73 @@
+"""How an epoch's samples become training batches.
+
+A batch is put in a canonical form before it is trained on: its samples
+sorted by a hash of their values and label, identical samples merged into
+one whose weight is the sum of theirs, samples of zero weight dropped. The
+gradient of a batch is then the same sum, over the same rows in the same
+order, whether a sample came twice or once with weight 2: integer sample
+weights are exactly equivalent to repeated samples, in float32 as in
+float64 (the rounding of a sum depends on the order and count of its terms).
+"""
+
+import numpy as np
+
+from ._functional import mix_seed, sample_keys
+
+
+def batch_count(n_samples, batch_size):
+    """Batches per epoch: equal batches of at most ``batch_size`` samples, so
+    that no epoch ends on a tiny remainder batch whose noisy gradient (and
+    oversized share of the L2 penalty) would end it."""
+    return -(-n_samples // min(batch_size, n_samples))
+
+
+def sample_label_keys(X, y):
+    """A 64-bit key per sample from its values (``X`` 2-D) and its target row."""
+    target = np.asarray(y).reshape(len(y), -1).astype(np.float64, copy=False)
+    return sample_keys(X) ^ (sample_keys(target) * np.uint64(mix_seed(0x7A26)))
+
+
+def canonical_batch(indices, keys, X, y, weights):
+    """The batch ``indices`` sorted by key, duplicates merged, zero weights dropped.
+
+    Parameters
+    ----------
+    indices : ndarray of int
+        The samples of the batch (rows of ``X``).
+    keys : ndarray of uint64
+        ``sample_label_keys`` of every sample.
+    X, y : ndarray
+        The training data (2-D ``X``); used to confirm that samples of equal
+        keys are equal before they are merged.
+    weights : ndarray or None
+        Sample weights of every sample (None: all ones).
+
+    Returns
+    -------
+    indices : ndarray of int
+        One sample of each distinct (value, label) of the batch, by key.
+    weights : ndarray or None
+        Their weights: summed over the merged samples (ones summed where
+        ``weights`` is None); None when nothing was merged and every weight
+        is one.
+    """
+    indices = indices[np.argsort(keys[indices], kind="stable")]
+    k = keys[indices]
+    w = None if weights is None else weights[indices]
+    same = k[1:] == k[:-1]
+    if same.any():
+        pos = np.flatnonzero(same)
+        first, second = indices[pos], indices[pos + 1]
+        equal = (X[first] == X[second]).reshape(len(pos), -1).all(axis=1)
+        equal &= (y[first] == y[second]).reshape(len(pos), -1).all(axis=1)
+        same[pos[~equal]] = False  # a 64-bit collision: distinct samples stay apart
+        if same.any():
+            starts = np.flatnonzero(np.r_[True, ~same])
+            ones = np.ones(len(indices), dtype=X.dtype)
+            w = np.add.reduceat(ones if w is None else w, starts)
+            indices = indices[starts]
+    if w is not None:
+        nonzero = w > 0
+        if not nonzero.all():
+            indices, w = indices[nonzero], w[nonzero]
+    return indices, w
