@@ -1,11 +1,13 @@
 """NumpyCNNClassifier on the real digits images, and inside scikit-learn tools."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
@@ -234,9 +236,9 @@ def test_verbose_prints_one_line_per_epoch(digits, capsys):
     X_train, _, y_train, _ = digits
     small(max_iter=3, verbose=True, early_stopping=True).fit(X_train, y_train)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("Epoch 1, loss = ")
-    assert "validation score = " in lines[0] and "s/epoch" in lines[0] and "left" in lines[0]
+    assert len(lines) == 4 and lines[0].startswith("Training on ")
+    assert lines[1].startswith("Epoch 1, loss = ")
+    assert "validation score = " in lines[1] and "s/epoch" in lines[1] and "left" in lines[1]
 
 
 def test_dataframe_feature_names(digits):
@@ -256,3 +258,52 @@ def test_string_labels_and_class_weight():
     assert np.mean(clf.predict(X / 16) == "zero") < 0.1
     with pytest.raises(ValueError, match=r"class_weight has labels that are not classes: \['three'\]"):
         small(class_weight={"three": 2.0}).fit(X / 16, labels)
+
+
+def test_early_stopping_auto_holds_out_data_from_5000_samples(monkeypatch):
+    from skcnn import _classifier
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(60, 16), np.arange(60) % 3
+    params = dict(filters=(2,), hidden_layer_sizes=(), max_iter=2, random_state=0)
+    clf = NumpyCNNClassifier(**params).fit(X, y)  # "auto", below the threshold
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    monkeypatch.setattr(_classifier, "EARLY_STOPPING_AUTO_MIN_SAMPLES", 60)
+    clf = NumpyCNNClassifier(**params).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ == 2
+    # The same split and training as early_stopping=True.
+    explicit = NumpyCNNClassifier(early_stopping=True, **params).fit(X, y)
+    assert clf.validation_scores_ == explicit.validation_scores_
+    # partial_fit never holds data out with "auto".
+    streamed = NumpyCNNClassifier(**params).partial_fit(X, y, classes=[0, 1, 2])
+    assert streamed.validation_scores_ is None
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        NumpyCNNClassifier(early_stopping=True, **params).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_channels_last_images_get_a_warning_that_says_what_to_pass():
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(12, 6, 6, 3), np.arange(12) % 2
+    params = dict(filters=(2,), hidden_layer_sizes=(), max_iter=1)
+    with pytest.warns(UserWarning, match=r"read as 6 channels of 6 x 3 images.*np.moveaxis\(X, -1, 1\)"):
+        NumpyCNNClassifier(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = NumpyCNNClassifier(**params).fit(np.moveaxis(X, -1, 1), y)
+    assert clf.image_shape_ == (3, 6, 6)
+
+
+def test_one_image_passed_as_2d_gets_a_hint(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = small(max_iter=1).fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"expecting 64 features.*shape \(8, 8\) of one image: pass X\[None\]"):
+        clf.predict(X_test[0].reshape(8, 8))
+    assert clf.predict(X_test[0].reshape(8, 8)[None]).shape == (1,)
+
+
+def test_verbose_says_how_samples_are_read(capsys):
+    rng = np.random.RandomState(0)
+    NumpyCNNClassifier(filters=(2,), max_iter=1, verbose=True).fit(rng.rand(20, 100), np.arange(20) % 2)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "20 samples read as 1 x 10 x 10 images" in first and "float32" in first

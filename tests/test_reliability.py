@@ -78,11 +78,15 @@ def test_bad_y_is_refused_with_a_clear_error(digits):
         ({"hidden_layer_sizes": (10, -1)}, r"Received hidden_layer_sizes=\(10, -1\)"),
         ({"image_shape": (8, 8, 1, 1)}, r"Received image_shape=\(8, 8, 1, 1\)"),
         ({"class_weight": "auto"}, "Received class_weight='auto'"),
+        ({"dtype": np.int32}, "dtype must be np.float32 or np.float64. Received dtype="),
+        ({"dtype": "float16"}, "Received dtype='float16'"),
+        ({"n_jobs": 0}, "n_jobs must be None or a non-zero int. Received n_jobs=0"),
+        ({"early_stopping": "yes"}, "Received early_stopping='yes'"),
     ],
 )
 def test_invalid_hyperparameters_name_argument_and_value(digits, params, match):
     X, y = digits
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         small(**params).fit(X[:20], y[:20])
 
 
@@ -159,10 +163,11 @@ def test_divergence_stops_with_a_warning_and_finite_weights(digits):
     assert np.isfinite(clf.loss_curve_).all()
 
 
-def test_predict_proba_is_finite_even_for_huge_weights(digits):
+@pytest.mark.parametrize("dtype, huge", [(np.float64, 1e300), (np.float32, 1e30)])
+def test_predict_proba_is_finite_even_for_huge_weights(digits, dtype, huge):
     X, y = digits
-    clf = small().fit(X, y)
-    clf.coefs_[-1][...] = 1e300
+    clf = small(dtype=dtype).fit(X, y)
+    clf.coefs_[-1][...] = huge
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1)
