@@ -30,7 +30,7 @@ from collections import defaultdict
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import skcnn._classifier
+import skcnn._loss
 import skcnn._functional
 import skcnn._parallel
 import skcnn.layers
@@ -174,7 +174,8 @@ def instrument(clf, profiler, restore):
         (skcnn._functional, "pad_nhwc", child("pad")),
         (skcnn._functional, "im2col_nhwc", child("im2col")),
         (skcnn.layers, "conv2d_backward_input", child("dX")),
-        (skcnn._classifier.SoftmaxCrossEntropy, "__call__", "loss (softmax cross-entropy)"),
+        (skcnn._loss.SoftmaxCrossEntropy, "__call__", "loss (softmax cross-entropy)"),
+        (skcnn._parallel.ShardedStep, "optimizer_step", "optimizer step (Adam)"),
     ]:
         original = getattr(owner, attr, None)
         if original is None:  # skcnn's internals moved: time the layer as a whole
@@ -182,7 +183,6 @@ def instrument(clf, profiler, restore):
             continue
         setattr(owner, attr, profiler.wrap(original, name))
         restore.append((owner, attr, original))
-    clf._optimizer.step = profiler.wrap(clf._optimizer.step, "optimizer step (Adam)")
     # Inside _run_epoch but outside _train_step: permutation, X[batch] gather, loop.
     clf._run_epoch = profiler.wrap(clf._run_epoch, "batch gathering + epoch loop")
     # Inside _train_step but outside the layers, loss and optimizer: Python glue.

@@ -1,8 +1,9 @@
-"""skcnn: a convolutional neural network in numpy, as a scikit-learn estimator."""
+"""skcnn: a convolutional neural network in numpy, as scikit-learn estimators."""
 
 from ._classifier import NumpyCNNClassifier
 from ._persistence import SKOPS_TRUSTED_TYPES
+from ._regressor import NumpyCNNRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["NumpyCNNClassifier", "SKOPS_TRUSTED_TYPES", "__version__"]
+__all__ = ["NumpyCNNClassifier", "NumpyCNNRegressor", "SKOPS_TRUSTED_TYPES", "__version__"]

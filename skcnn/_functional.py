@@ -94,9 +94,9 @@ class Workspace:
 
     A training step allocates the same large arrays (padded input, im2col
     matrix, gradients) batch after batch. Fresh allocations of that size come
-    from the kernel as new pages and page-fault on first touch; reusing them
-    took net B's second convolution from 11-15 ms to 5 ms per training
-    forward pass of 64 images (measured on one thread). ``ws(name, shape, dtype)``
+    from the kernel as new pages and page-fault on first touch, which costs
+    more than the arithmetic on them (see benchmarks/RESULTS.md, "Design
+    measurements"). ``ws(name, shape, dtype)``
     returns the same array for the same key (contents arbitrary). Kernels
     take ``ws=None`` to allocate normally: inference never shares arrays, so
     it stays safe to run from several threads.
@@ -261,15 +261,12 @@ def conv2d_forward(x, weight_matrix, bias, kernel_size, stride, pads, ws=None, b
     The im2col matrix is built and multiplied a group of samples at a time
     (:func:`_im2col_chunks`), so that its rows are still in the core's cache
     when the GEMM reads them, and never exists whole: the weight gradient
-    builds it again, group by group. On net B's second convolution
-    (``benchmarks/profile_epoch.py``, one core) the forward pass with its
-    im2col went from 0.85-0.87 to 0.65 s per epoch, the rebuilt matrix costs
-    the weight gradient 0.12 s, and 7 MB less is held per 32 images.
+    builds it again, group by group: copying is cheaper than reading the
+    matrix back from memory, and far less is held per batch.
 
     With a bias, the bias is folded into the GEMM as one more row of
     weights, and the im2col matrix ends with the column of ones that
-    multiplies it (measured: the first convolution of net B 40 % faster than
-    with a separate bias pass). With ``blocks=(bh, bw)`` the output is in
+    multiplies it: one pass over the output instead of two. With ``blocks=(bh, bw)`` the output is in
     pool-blocked memory ``(N, bh, bw, Ho/bh, Wo/bw, O)`` (see
     :func:`im2col_nhwc`).
     """
@@ -327,9 +324,8 @@ def conv2d_backward_input(dout, weight_offsets, input_hw, stride, pads, ws=None,
     Otherwise, for each kernel offset one GEMM gives a contiguous
     ``(N*Ho*Wo, C)`` block that is added to a shifted, strided slice of the
     padded input gradient: the col2im of the textbooks without
-    ``np.add.at``. On net B's second convolution the first took the input
-    gradient from 0.89-0.92 to 0.85 s per epoch of one-core work
-    (``benchmarks/profile_epoch.py``).
+    ``np.add.at``, whose scattered adds are several times slower. The first
+    way needs one GEMM per group instead of kh*kw smaller ones.
     """
     kh, kw, o, c = weight_offsets.shape
     (top, bottom), (left, right) = pads
@@ -378,9 +374,8 @@ def block_views(x):
     """The window-offset views of pool-blocked memory ``(N, bh, bw, Ho, Wo, C)``.
 
     The same views as :func:`pool_views` of the unblocked array, but each is
-    one contiguous block per sample instead of runs of C values: net B's
-    pooling went from 0.86 to about 0.45 s of work per epoch
-    (``benchmarks/profile_epoch.py``, max-pool forward + backward).
+    one contiguous block per sample instead of runs of C values, so pooling
+    streams through memory instead of striding over it.
     """
     _, bh, bw = x.shape[:3]
     return [x[:, i, j] for i in range(bh) for j in range(bw)]

@@ -62,3 +62,78 @@ class SoftmaxCrossEntropy:
             loss = (nll * w).sum() / weight_sum
             dlogits *= (w / weight_sum).astype(logits.dtype)[:, None]
         return float(loss), dlogits
+
+    def target_layout(self, dtype):
+        """The shape and dtype of one sample's target (a class index)."""
+        return (), np.dtype(np.int64)
+
+
+class _RegressionLoss:
+    """A loss of ``n_outputs`` real targets per sample, mean over outputs.
+
+    ``loss(out, y, sample_weight, weight_sum)`` returns the weighted sum over
+    samples of the mean over outputs, divided by ``weight_sum``, and its
+    gradient with respect to ``out`` (as SoftmaxCrossEntropy does).
+    """
+
+    def __init__(self, n_outputs):
+        self.n_outputs = int(n_outputs)
+
+    def target_layout(self, dtype):
+        """The shape and dtype of one sample's target (``n_outputs`` reals)."""
+        return (self.n_outputs,), np.dtype(dtype)
+
+    def __call__(self, out, y, sample_weight=None, weight_sum=None):
+        per_sample, grad = self._pointwise(out, y.reshape(out.shape).astype(out.dtype, copy=False))
+        per_sample = per_sample.astype(np.float64).sum(axis=1) / self.n_outputs
+        n = out.shape[0]
+        # As in SoftmaxCrossEntropy: unweighted and all-ones weights give equal bits.
+        if sample_weight is None:
+            weight_sum = float(n) if weight_sum is None else float(weight_sum)
+            loss = per_sample.sum() / weight_sum
+            grad *= out.dtype.type(1.0 / (weight_sum * self.n_outputs))
+        else:
+            if weight_sum is None:
+                weight_sum = np.sum(sample_weight, dtype=np.float64)
+            weight_sum = float(weight_sum)
+            w = np.asarray(sample_weight, dtype=np.float64)
+            loss = (per_sample * w).sum() / weight_sum
+            grad *= (w / (weight_sum * self.n_outputs)).astype(out.dtype)[:, None]
+        return float(loss), grad
+
+
+class SquaredError(_RegressionLoss):
+    """Half the squared error, ``(out - y)**2 / 2``, as MLPRegressor's loss.
+
+    The network's output is the prediction (identity link); the gradient of
+    a sample's term is ``out - y``.
+    """
+
+    def _pointwise(self, out, y):
+        diff = out - y
+        return 0.5 * diff * diff, diff
+
+    @staticmethod
+    def predict(out):
+        return out
+
+
+class PoissonLoss(_RegressionLoss):
+    """Half the Poisson deviance up to a constant, with a log link.
+
+    The network's output ``z`` is the log of the predicted mean: the term of
+    a sample is ``exp(z) - y * z`` and its gradient ``exp(z) - y``, valid
+    because the log is the canonical link of the Poisson distribution.
+    Predictions ``exp(z)`` are positive.
+    """
+
+    def _pointwise(self, out, y):
+        mean = np.exp(out)
+        return mean - y * out, mean - y
+
+    @staticmethod
+    def predict(out):
+        return np.exp(out)
+
+
+REGRESSION_LOSSES = {"squared_error": SquaredError, "poisson": PoissonLoss}

@@ -44,19 +44,24 @@ class Sequential:
         """The gradient arrays, in the order of ``params``."""
         return [g for layer in self.layers for g in layer.grads]
 
-    def forward(self, X, training=False):
+    def forward(self, X, training=False, seed=None):
         """Run a batch through every layer.
 
-        In training, the Dropout layers key their masks on the samples'
-        values here, at the input, where equal samples are equal bits.
+        In training, random layers (``takes_seed``: Dropout) get the seed
+        ``mix_seed(*seed, position)`` when ``seed`` (a tuple of ints naming
+        the training call and batch) is given, and key their
+        masks on the samples' values here, at the input, where equal samples
+        are equal bits: the same batch and seed give the same masks in any
+        replica, thread or process.
         """
-        if training:
-            dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
-            keys = sample_keys(X.reshape(X.shape[0], -1)) if dropouts else None
-            for layer in dropouts:
-                layer.sample_keys = keys
-        for layer in self.layers:
-            X = layer.forward(X, training=training)
+        keys = None
+        if training and any(layer.takes_seed for layer in self.layers):
+            keys = sample_keys(X.reshape(X.shape[0], -1))
+        for i, layer in enumerate(self.layers):
+            if training and layer.takes_seed:
+                X = layer.forward(X, True, None if seed is None else mix_seed(*seed, i), keys)
+            else:
+                X = layer.forward(X, training=training)
         return X
 
     def forward_all(self, X):
@@ -81,11 +86,13 @@ class Sequential:
         twin.input_shape, twin.output_shape = self.input_shape, self.output_shape
         return twin
 
-    def reseed(self, *entropy):
-        """Set the seed of every Dropout layer from ``entropy`` (ints) and its position."""
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dropout):
-                layer.seed = mix_seed(*entropy, i)
+    def bind(self, params, grads):
+        """Make the layers use the arrays ``params`` and ``grads`` (in the
+        order of ``self.params``): views of shared memory in worker processes."""
+        params, grads = iter(params), iter(grads)
+        for layer in self.layers:
+            count = len(layer.params)
+            layer.bind([next(params) for _ in range(count)], [next(grads) for _ in range(count)])
 
     def clear_cache(self):
         for layer in self.layers:

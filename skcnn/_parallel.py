@@ -8,11 +8,9 @@ kind of work, with BLAS on one thread per shard so that nothing is
 oversubscribed. The caller's thread runs some shards; the others run on
 worker processes (``skcnn._processes``) where these can be started with the
 forkserver method and the call is long enough to pay for starting them, else
-on threads. Threads take turns on the GIL at every numpy call: net B's
-training passes (speed benchmark), run independently side by side, made
-1.5x the progress of one on two threads and 1.9x on two processes
-(``benchmarks/bench_vs_torch.py --no-worker-processes`` trains on threads
-only, for comparison).
+on threads. Threads take turns on the GIL at every numpy call, so processes
+get more of the cores (``benchmarks/bench_vs_torch.py --no-worker-processes``
+trains on threads only, for comparison).
 
 How many shards run at once is the estimator's ``n_jobs`` (by default the
 threads BLAS may use: one inside a joblib worker or a
@@ -32,8 +30,7 @@ import numpy as np
 
 from . import _processes
 from ._blas import blas_threads, one_thread_blas
-from .layers import Conv2D, Dense, Dropout
-from .optimizers import flat_pieces
+from .layers import Conv2D, Dense
 
 # Samples per shard, about: much smaller shards make GEMMs inefficient and
 # the per-layer Python overhead start to show.
@@ -41,10 +38,8 @@ SHARD_SIZE = 32
 MAX_SHARDS = 8
 # Threads only pay when a sample's GEMMs are big enough: a network of small
 # kernels spends its time in many short numpy calls whose Python parts take
-# turns on the GIL. Measured on 2 cores, epoch with threads / without, by
-# forward GEMM flops per sample: 0.12 M (net A) 1.35; 0.7 M (digits
-# defaults) 1.06; 0.67 M (MNIST, filters (8, 16)) 0.9; 2.4 M (MNIST, filters
-# (16, 32)) 0.78; 8.5 M (net B) 0.68.
+# turns on the GIL (the measurements behind the threshold are in
+# benchmarks/RESULTS.md, "Design measurements").
 MIN_FLOPS_PER_SAMPLE = 1e6
 # Run the shards of the other threads on worker processes where that is
 # possible (see ``skcnn._processes``): the same numbers, without the GIL.
@@ -53,6 +48,26 @@ MIN_FLOPS_PER_SAMPLE = 1e6
 # switches, for the tests and the benchmark's threads-only comparison.)
 USE_PROCESSES = True
 MIN_STEPS_FOR_PROCESSES = 100
+
+
+# Elements per piece when an elementwise pass over parameter-sized arrays
+# (the optimizer's step, the sum of the shards' gradients) is spread over
+# threads: large enough that numpy's per-call overhead, run under the GIL,
+# stays small.
+CHUNK = 1 << 18
+
+
+def flat_pieces(arrays, chunk=None):
+    """Cut same-shaped contiguous arrays into aligned flat pieces (views).
+
+    Returns one list of views per piece, each ``len(arrays)`` long: piece
+    ``k`` of every array covers the same elements, so an elementwise update
+    can run piece by piece on different threads.
+    """
+    if not all(a.flags.c_contiguous for a in arrays):
+        raise ValueError("flat_pieces needs C-contiguous arrays (views, not copies).")
+    n = max(1, -(-arrays[0].size // (chunk or CHUNK)))
+    return [list(piece) for piece in zip(*(np.array_split(a.reshape(-1), n) for a in arrays))]
 
 
 def n_shards(batch_len):
@@ -115,9 +130,10 @@ class ShardedStep:
     max_batch_len : int
         The largest batch the loop will pass (sizes the replicas and threads).
     seed : int or None, default=None
-        With an int, every call seeds the Dropout layers of every shard alike
-        from ``(seed, *key)``: their masks hash each sample's values, so they
-        do not depend on the shard it lands in.
+        With an int, every call passes the seed ``(seed, *key)`` to the
+        forward pass of every shard alike: the Dropout masks hash each
+        sample's values with it, so they do not depend on the shard a sample
+        lands in.
     n_steps : int or None, default=None
         How many batches the loop will pass, about: worker processes are
         started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never).
@@ -140,13 +156,9 @@ class ShardedStep:
         # may make fewer, longer shards: 79 samples make 2 of 40, 80 make 3).
         self._shard_len = max(-(-n // n_shards(n)) for n in range(1, max_batch_len + 1))
         self._pieces = {}
+        self._optimizer_pieces = None
 
     def __enter__(self):
-        # The Dropout seeds are reset for every batch (see ``seed``): scratch
-        # that leaves the network as it found it.
-        self._dropout_seeds = [
-            layer.seed if isinstance(layer, Dropout) else None for layer in self.network.layers
-        ]
         one_thread_blas.__enter__()
         if self.n_threads > 1:
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
@@ -179,17 +191,15 @@ class ShardedStep:
         one_thread_blas.__exit__(*exc_info)
         for replica in self.replicas[1:]:
             replica.clear_cache()
-        for layer, seed in zip(self.network.layers, self._dropout_seeds):
-            if seed is not None:
-                layer.seed = seed
         return False
 
-    def _run(self, jobs, weight_sum):
+    def _run(self, jobs, weight_sum, seed):
         """Forward and backward of the shards ``jobs`` (index, X, y, w); their losses."""
         losses = []
         for index, X, y, w in jobs:
             replica = self.replicas[index]
-            loss, dlogits = self.loss(replica.forward(X, training=True), y, w, weight_sum)
+            logits = replica.forward(X, training=True, seed=seed)
+            loss, dlogits = self.loss(logits, y, w, weight_sum)
             replica.backward(dlogits)
             losses.append(loss)
         return losses
@@ -205,15 +215,13 @@ class ShardedStep:
         k = n_shards(X.shape[0])  # equal shards, as np.array_split makes them
         w_parts = [None] * k if w is None else np.array_split(w, k)
         jobs = list(zip(range(k), np.array_split(X, k), np.array_split(y, k), w_parts))
-        if self.seed is not None:
-            for replica in self.replicas[: len(jobs)]:
-                replica.reseed(self.seed, *key)
+        seed = None if self.seed is None else (self.seed, *key)
         if self._executor is None or len(jobs) == 1:
-            losses = self._run(jobs, weight_sum)
+            losses = self._run(jobs, weight_sum, seed)
         elif self._processes is not None:
-            losses = self._run_on_processes(jobs, weight_sum, key)
+            losses = self._run_on_processes(jobs, weight_sum, seed)
         else:
-            per_thread = self._spread(lambda share: self._run(share, weight_sum), jobs)
+            per_thread = self._spread(lambda share: self._run(share, weight_sum, seed), jobs)
             losses = [None] * len(jobs)
             for t, thread_losses in enumerate(per_thread):
                 losses[t :: self.n_threads] = thread_losses
@@ -222,15 +230,14 @@ class ShardedStep:
             self.map_pieces(_sum_into_first, self._sum_pieces(len(jobs)))
         return sum(losses)
 
-    def _run_on_processes(self, jobs, weight_sum, key):
+    def _run_on_processes(self, jobs, weight_sum, seed):
         """The worker processes run the shards the other threads would run."""
         n = self.n_threads
         self._processes.sync_params()
-        entropy = None if self.seed is None else (self.seed, *key)
         self._processes.submit(
-            {index: (X, y, w) for index, X, y, w in jobs if index % n}, weight_sum, entropy
+            {index: (X, y, w) for index, X, y, w in jobs if index % n}, weight_sum, seed
         )
-        mine = self._run([job for job in jobs if job[0] % n == 0], weight_sum)
+        mine = self._run([job for job in jobs if job[0] % n == 0], weight_sum, seed)
         theirs = self._processes.collect()
         losses = [None] * len(jobs)
         losses[::n] = mine
@@ -250,8 +257,24 @@ class ShardedStep:
             self._pieces[k] = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
         return self._pieces[k]
 
+    def optimizer_step(self, optimizer, params, grads):
+        """``optimizer.step(params, grads)``, spread over the threads in
+        aligned flat pieces: every element gets the same arithmetic."""
+        update, state = optimizer.begin_step()
+        if self._executor is None:
+            for item in zip(params, grads, *state):
+                update(*item)
+            return
+        items = [list(item) for item in zip(params, grads, *state)]
+        key = tuple(id(array) for item in items for array in item)
+        if self._optimizer_pieces is None or self._optimizer_pieces[0] != key:
+            # The arrays are kept with their ids, so that the ids stay unique.
+            pieces = [piece for item in items for piece in flat_pieces(item)]
+            self._optimizer_pieces = (key, items, pieces)
+        self.map_pieces(lambda piece: update(*piece), self._optimizer_pieces[2])
+
     def map_pieces(self, fn, pieces):
-        """Call ``fn`` on every piece, spread over the threads (for the optimizer)."""
+        """Call ``fn`` on every piece, spread over the threads."""
         if self._executor is None or len(pieces) == 1:
             for piece in pieces:
                 fn(piece)

@@ -124,9 +124,12 @@ def validate_hyperparameters(est):
     p["dtype"] = _float_dtype(est.dtype)
     if est.n_jobs is not None and (not _is_int(est.n_jobs) or est.n_jobs == 0):
         _fail("n_jobs", est.n_jobs, "None or a non-zero int")
-    cw = est.class_weight
-    if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
-        _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")
+    if hasattr(est, "class_weight"):
+        cw = est.class_weight
+        if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
+            _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")
+    if hasattr(est, "loss"):
+        _choice("loss", est.loss, {"squared_error", "poisson"})
     return p
 
 

@@ -1,12 +1,14 @@
 """The types a saved skcnn model holds, for ``skops.io.load(..., trusted=...)``."""
 
 from ._classifier import NumpyCNNClassifier
+from ._loss import PoissonLoss, SquaredError
 from ._network import Sequential
+from ._regressor import NumpyCNNRegressor
 from .layers import Conv2D, Dense, Dropout, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
 from .optimizers import SGD, Adam
 
 _SAVED_CLASSES = (
-    NumpyCNNClassifier, Sequential, Conv2D, MaxPool2D, Flatten, Dropout, Dense,
+    NumpyCNNClassifier, NumpyCNNRegressor, Sequential, Conv2D, MaxPool2D, Flatten, Dropout, Dense,
     ReLU, Tanh, Logistic, Identity, SGD, Adam,
 )
 

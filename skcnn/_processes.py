@@ -1,9 +1,8 @@
 """Shards of a training batch on worker processes, free of the GIL.
 
 Threads share one interpreter lock: every numpy call takes it back when its
-kernel ends, and net B's training passes (speed benchmark), run
-independently side by side, made 1.5x the progress of one on two threads,
-1.9x on two processes. So where processes can be started cheaply and safely
+kernel ends, so shards on threads wait for each other between numpy calls
+while processes do not. So where processes can be started cheaply and safely
 (the ``forkserver`` start method: Linux and macOS), a training call runs the
 shards that threads would run on worker processes instead:
 
@@ -98,46 +97,25 @@ def _as_array(raw, dtype, shape):
 class _ShardBuffers:
     """The shared arrays of one shard: its inputs and its gradients."""
 
-    def __init__(self, ctx, shard_len, sample_shape, dtype, n_params):
-        itemsize = np.dtype(dtype).itemsize
-        self.shapes = ((shard_len, *sample_shape), (shard_len,), (shard_len,), (n_params,))
+    def __init__(self, ctx, shard_len, sample_shape, dtype, n_params, target_layout):
+        target_shape, target_dtype = target_layout
+        self.shapes = (
+            (shard_len, *sample_shape), (shard_len, *target_shape), (shard_len,), (n_params,)
+        )
+        self.dtypes = tuple(
+            np.dtype(d).str for d in (dtype, target_dtype, dtype, dtype)
+        )
         self.raw = [
-            ctx.RawArray("b", int(np.prod(self.shapes[0])) * itemsize),
-            ctx.RawArray("b", shard_len * 8),
-            ctx.RawArray("b", shard_len * itemsize),
-            ctx.RawArray("b", n_params * itemsize),
+            ctx.RawArray("b", int(np.prod(shape)) * np.dtype(d).itemsize)
+            for shape, d in zip(self.shapes, self.dtypes)
         ]
-        self.dtype = np.dtype(dtype)
 
     def arrays(self):
         X, y, w, grads = (
-            _as_array(raw, dtype, shape)
-            for raw, dtype, shape in zip(
-                self.raw, (self.dtype, np.int64, self.dtype, self.dtype), self.shapes
-            )
+            _as_array(raw, np.dtype(d), shape)
+            for raw, d, shape in zip(self.raw, self.dtypes, self.shapes)
         )
         return X, y, w, grads
-
-    def __getstate__(self):
-        return {"shapes": self.shapes, "raw": self.raw, "dtype": self.dtype.str}
-
-    def __setstate__(self, state):
-        self.shapes, self.raw = state["shapes"], state["raw"]
-        self.dtype = np.dtype(state["dtype"])
-
-
-def _bind(network, params, grads):
-    """Make ``network``'s layers use the arrays ``params`` and ``grads``."""
-    params, grads = list(params), list(grads)
-    for layer in network.layers:
-        if not layer.params:
-            continue
-        count = len(layer.params)
-        layer.weight = params.pop(0)
-        if count == 2:
-            layer.bias = params.pop(0)
-        layer.params = [layer.weight] + ([layer.bias] if count == 2 else [])
-        layer.grads = [grads.pop(0) for _ in range(count)]
 
 
 def _worker_main(conn, payload, param_raw, shard_buffers):
@@ -153,7 +131,7 @@ def _worker_main(conn, payload, param_raw, shard_buffers):
         for index, buffers in shard_buffers.items():
             replica = network if not replicas else network.replica()
             X, y, w, grads = buffers.arrays()
-            _bind(replica, params, _flat_views(grads, param_shapes))
+            replica.bind(params, _flat_views(grads, param_shapes))
             replicas[index] = (replica, X, y, w)
         conn.send(("ready", None))
     except BaseException:
@@ -166,14 +144,12 @@ def _worker_main(conn, payload, param_raw, shard_buffers):
             return
         if message is None:
             return
-        shards, weight_sum, entropy = message
+        shards, weight_sum, seed = message
         try:
             losses = []
             for index, n, weighted in shards:
                 replica, X, y, w = replicas[index]
-                if entropy is not None:
-                    replica.reseed(*entropy)
-                logits = replica.forward(X[:n], training=True)
+                logits = replica.forward(X[:n], training=True, seed=seed)
                 value, dlogits = loss(logits, y[:n], w[:n] if weighted else None, weight_sum)
                 replica.backward(dlogits)
                 losses.append(value)
@@ -218,7 +194,8 @@ class ShardProcesses:
         for shards in assignment.values():
             for index in shards:
                 buffers = _ShardBuffers(
-                    ctx, shard_len, network.input_shape, self.dtype, n_params
+                    ctx, shard_len, network.input_shape, self.dtype, n_params,
+                    loss.target_layout(self.dtype),
                 )
                 self.buffers[index] = buffers
                 X, y, w, grads = buffers.arrays()
@@ -253,7 +230,7 @@ class ShardProcesses:
         for shared, param in zip(self._params, self.network.params):
             np.copyto(shared, param)
 
-    def submit(self, jobs, weight_sum, entropy):
+    def submit(self, jobs, weight_sum, seed):
         """Send every worker its shards ``jobs[index] = (X, y, w)`` of this batch."""
         self._pending = []
         for process, conn, shards in self.workers:
@@ -271,7 +248,7 @@ class ShardProcesses:
                 mine.append((index, n, w is not None))
             if mine:
                 try:
-                    conn.send((mine, weight_sum, entropy))
+                    conn.send((mine, weight_sum, seed))
                 except OSError:
                     raise self._died(process) from None
                 self._pending.append((process, conn, [index for index, _, _ in mine]))

@@ -110,16 +110,40 @@ class _PoolBlocks:
 
 
 class Layer:
-    """Base class: a layer without parameters that passes data through."""
+    """Base class: a layer without parameters that passes data through.
+
+    A layer's trainable arrays are its attributes named in ``param_names``
+    (None where absent, as a disabled bias): ``params`` reads them, so they
+    live in one place, and pickling, worker processes and the estimator's
+    ``coefs_`` all see the same arrays. ``grads`` holds one gradient array
+    per entry of ``params``: scratch space, rebuilt on load.
+    """
+
+    #: Attribute names of the trainable arrays, in the order of ``params``.
+    param_names = ()
+    #: Whether ``forward`` takes a ``seed`` (random layers: Dropout).
+    takes_seed = False
 
     def __init__(self):
-        self.params = []
         self.grads = []
         self.input_shape = None
         self.output_shape = None
         self._cache = None
         self._workspace = None
         self.reuse_buffers = False
+
+    @property
+    def params(self):
+        """The trainable arrays (the attributes named in ``param_names``)."""
+        return [a for a in (getattr(self, name, None) for name in self.param_names) if a is not None]
+
+    def bind(self, params, grads):
+        """Use the arrays ``params`` (in the order of ``params``) and ``grads``."""
+        params = iter(params)
+        for name in self.param_names:
+            if getattr(self, name, None) is not None:
+                setattr(self, name, next(params))
+        self.grads = list(grads)
 
     def compute_output_shape(self, input_shape):
         """The shape of one output sample; raises ValueError for a bad input shape."""
@@ -170,28 +194,20 @@ class Layer:
         return self._workspace
 
     def __getstate__(self):
-        # ``params`` only lists weight and bias again, and ``grads`` is scratch
-        # space: both are rebuilt on load, so that pickles which do not keep
-        # shared references (joblib) stay consistent.
+        # Gradients, caches and reusable arrays are scratch space, rebuilt on load.
         state = self.__dict__.copy()
-        state["params"] = state["grads"] = state["_cache"] = state["_workspace"] = None
+        state["grads"] = state["_cache"] = state["_workspace"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.params = [
-            p for p in (getattr(self, "weight", None), getattr(self, "bias", None))
-            if p is not None
-        ]
         self.grads = [np.zeros_like(p) for p in self.params]
 
     def _set_params(self, weight):
         """Install ``weight`` and, with ``use_bias``, a zero bias (one per output)."""
         self.weight = weight
-        self.params = [weight]
         if self.use_bias:
             self.bias = np.zeros(self.output_shape[0], dtype=weight.dtype)
-            self.params.append(self.bias)
         self.grads = [np.zeros_like(p) for p in self.params]
 
     def _pop_cache(self):
@@ -238,6 +254,8 @@ class Conv2D(Layer):
         views (see :func:`skcnn._functional.block_views`). None, and always
         at inference: NCHW-shaped arrays.
     """
+
+    param_names = ("weight", "bias")
 
     def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
         super().__init__()
@@ -418,6 +436,8 @@ class Dense(Layer):
         Whether to add a learned bias.
     """
 
+    param_names = ("weight", "bias")
+
     def __init__(self, units, bias=True):
         super().__init__()
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
@@ -468,13 +488,14 @@ class Dropout(Layer):
     input; at inference the layer is the identity.
 
     The masks are not drawn from a stream but hashed from a key per sample,
-    the layer's ``seed`` and the unit (see
-    :func:`skcnn._functional.dropout_keep`): distinct samples get independent
-    masks, identical samples the same one. In a :class:`Sequential` network
-    the key hashes the sample's values at the network's input
-    (``sample_keys``); a layer used alone hashes its own input. So an integer
-    sample weight is exactly equivalent to repeating the sample, and the
-    masks do not depend on how a batch is ordered or split across threads.
+    a seed and the unit (see :func:`skcnn._functional.dropout_keep`):
+    distinct samples get independent masks, identical samples the same one.
+    In a :class:`Sequential` network the key hashes the sample's values at
+    the network's input and the seed comes from the training call (both
+    passed to ``forward``); a layer used alone hashes its own input and
+    moves its own ``seed`` on at every pass. So an integer sample weight is
+    exactly equivalent to repeating the sample, and the masks do not depend
+    on how a batch is ordered or split across threads and processes.
 
     Parameters
     ----------
@@ -484,13 +505,12 @@ class Dropout(Layer):
     Attributes
     ----------
     seed : int
-        Salt of the masks' hash. ``build`` draws it from its ``rng``; every
-        training pass then moves it on, so a sample gets a new mask at every
-        pass. The estimator sets it for every batch (``Sequential.reseed``).
-    sample_keys : ndarray of uint64 or None
-        The keys of the next training batch's samples, used once (set by
-        ``Sequential.forward``); None hashes the layer's input instead.
+        Salt of the masks of a layer used alone (no ``seed`` passed to
+        ``forward``): ``build`` draws it from its ``rng`` and every such
+        training pass moves it on, so a sample gets a new mask every time.
     """
+
+    takes_seed = True
 
     def __init__(self, rate=0.5):
         super().__init__()
@@ -502,21 +522,23 @@ class Dropout(Layer):
             raise ValueError(f"rate must be a float in [0, 1). Received rate={rate!r}.")
         self.rate = float(rate)
         self.seed = 0
-        self.sample_keys = None
 
     def build(self, input_shape, rng, dtype):
         self.seed = int(rng.randint(2**31 - 1))
         return super().build(input_shape, rng, dtype)
 
-    def forward(self, X, training=False):
+    def forward(self, X, training=False, seed=None, keys=None):
+        """Drop units in training. ``seed`` (int) salts the masks of this
+        pass and ``keys`` (uint64, one per sample) names the samples; by
+        default the layer's own moving ``seed`` and a hash of ``X``."""
         if not training:
             return X
         flat = X.reshape(X.shape[0], -1)
-        keys, self.sample_keys = self.sample_keys, None
-        if keys is None or len(keys) != len(flat):
+        if keys is None:
             keys = sample_keys(flat)
-        keep = dropout_keep(keys, flat.shape[1], self.rate, self.seed)
-        self.seed = mix_seed(self.seed)
+        if seed is None:
+            seed, self.seed = self.seed, mix_seed(self.seed)
+        keep = dropout_keep(keys, flat.shape[1], self.rate, seed)
         mask = keep.reshape(X.shape) * X.dtype.type(1 / (1 - self.rate))
         self._cache = mask
         return X * mask
@@ -524,10 +546,6 @@ class Dropout(Layer):
     def backward(self, dY, input_grad=True):
         mask = self._pop_cache()
         return dY * mask if input_grad else None
-
-    def clear_cache(self):
-        super().clear_cache()
-        self.sample_keys = None
 
     def __repr__(self):
         return f"Dropout({self.rate})"

@@ -261,14 +261,14 @@ def test_string_labels_and_class_weight():
 
 
 def test_early_stopping_auto_holds_out_data_from_5000_samples(monkeypatch):
-    from skcnn import _classifier
+    from skcnn import _base
 
     rng = np.random.RandomState(0)
     X, y = rng.rand(60, 16), np.arange(60) % 3
     params = dict(filters=(2,), hidden_layer_sizes=(), max_iter=2, random_state=0)
     clf = NumpyCNNClassifier(**params).fit(X, y)  # "auto", below the threshold
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
-    monkeypatch.setattr(_classifier, "EARLY_STOPPING_AUTO_MIN_SAMPLES", 60)
+    monkeypatch.setattr(_base, "EARLY_STOPPING_AUTO_MIN_SAMPLES", 60)
     clf = NumpyCNNClassifier(**params).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_iter_ == 2
     # The same split and training as early_stopping=True.

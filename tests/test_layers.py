@@ -569,9 +569,8 @@ def test_dropout_gradient_finite_differences():
 
     def loss():
         # The same mask at every call: fixed keys (not a hash of the perturbed
-        # input) and seed (forward moves it on).
-        layer.seed, layer.sample_keys = 7, keys
-        return float(np.sum(layer.forward(X, training=True) * weights))
+        # input) and seed (without one, forward moves the layer's own on).
+        return float(np.sum(layer.forward(X, training=True, seed=7, keys=keys) * weights))
 
     loss()
     analytic = layer.backward(weights)
@@ -585,8 +584,7 @@ def test_dropout_masks_follow_the_seed_and_the_sample_values():
     X[3] = X[0]  # a repeated sample
 
     def masks(X, *entropy):
-        net.reseed(*entropy)
-        net.forward(X, training=True)
+        net.forward(X, training=True, seed=entropy)
         return [layer._pop_cache() for layer in net.layers if isinstance(layer, Dropout)]
 
     first, again, other = masks(X, 1, 0), masks(X, 1, 0), masks(X, 1, 1)
@@ -600,13 +598,17 @@ def test_dropout_masks_follow_the_seed_and_the_sample_values():
     order = [5, 2, 0]
     for a, b in zip(masks(X[order], 1, 0), first):
         np.testing.assert_array_equal(a, b[order])
-    # Each training pass moves the seed on: a new mask for the same sample.
+    # The network gives the layer at position 1 the seed mix_seed(1, 0, 1);
+    # a layer alone hashes its own input, the same values here.
     layer = net.layers[1]
-    layer.seed = mix_seed(1, 0, 1)  # what reseed(1, 0) gives the layer at position 1
+    layer.forward(X.reshape(6, -1), training=True, seed=mix_seed(1, 0, 1))
+    np.testing.assert_array_equal(layer._pop_cache(), first[0])
+    # Without a seed, each training pass moves the layer's own seed on: a
+    # new mask for the same sample every time.
     layer.forward(X.reshape(6, -1), training=True)
-    np.testing.assert_array_equal(layer._pop_cache(), first[0])  # a layer alone hashes its input
+    once = layer._pop_cache()
     layer.forward(X.reshape(6, -1), training=True)
-    assert not np.array_equal(layer._pop_cache(), first[0])
+    assert not np.array_equal(layer._pop_cache(), once)
 
 
 def test_conv_hands_pool_blocked_memory_only_to_a_tiling_pool():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
-from skcnn import optimizers
+
 from skcnn.optimizers import SGD, Adam
 
 SHAPES = [(3, 4), (4,), (2, 1, 3, 3)]
@@ -74,7 +74,7 @@ def test_sgd_matches_formula_and_sklearn(config):
         reference, learning_rate_init=lr, lr_schedule="constant", **config
     )
     for grads in grad_steps:
-        opt.step(grads)
+        opt.step(params, grads)
         sk.update_params(reference, grads)
     expected = sgd_by_hand(start, grad_steps, lr, **config)
     for p, e, r in zip(params, expected, reference):
@@ -88,7 +88,7 @@ def test_sgd_first_step_closed_form():
     for nesterov, factor in [(False, 1.0), (True, 1.0 + mu)]:
         params = make_params()
         start = copies(params)
-        SGD(params, learning_rate=lr, momentum=mu, nesterov=nesterov).step(grads)
+        SGD(params, learning_rate=lr, momentum=mu, nesterov=nesterov).step(params, grads)
         for p, p0, g in zip(params, start, grads):
             np.testing.assert_allclose(p, p0 - factor * lr * g, rtol=1e-14, atol=1e-15)
 
@@ -99,9 +99,9 @@ def test_sgd_momentum_accumulates():
     params = [np.zeros(3)]
     g = [np.array([1.0, -2.0, 0.5])]
     opt = SGD(params, learning_rate=lr, momentum=mu, nesterov=False)
-    opt.step(g)
+    opt.step(params, g)
     first = params[0].copy()
-    opt.step(g)
+    opt.step(params, g)
     np.testing.assert_allclose(params[0] - first, (1 + mu) * first, rtol=1e-14)
 
 
@@ -124,7 +124,7 @@ def test_adam_matches_formula_and_sklearn(hyper):
         beta_2=hyper["beta_2"], epsilon=hyper["epsilon"],
     )
     for grads in grad_steps:
-        opt.step(grads)
+        opt.step(params, grads)
         sk.update_params(reference, grads)
     assert opt.t == 5
     expected = adam_by_hand(
@@ -144,14 +144,14 @@ def test_adam_first_step_moves_each_parameter_by_lr():
     params = make_params()
     start = copies(params)
     grads = grad_sequence(1)[0]
-    Adam(params, learning_rate=lr, epsilon=1e-30).step(grads)
+    Adam(params, learning_rate=lr, epsilon=1e-30).step(params, grads)
     for p, p0, g in zip(params, start, grads):
         np.testing.assert_allclose(p - p0, -lr * np.sign(g), rtol=1e-12)
 
 
 def test_adam_zero_gradient_leaves_parameter():
     params = [np.array([1.0, 2.0])]
-    Adam(params).step([np.array([0.0, 1.0])])
+    Adam(params).step(params, [np.array([0.0, 1.0])])
     assert params[0][0] == 1.0 and params[0][1] == pytest.approx(2.0 - 0.001, rel=1e-6)
 
 
@@ -162,11 +162,9 @@ def test_updates_are_in_place(make, dtype):
     ids = [id(p) for p in params]
     start = copies(params)
     opt = make(params)
-    assert all(a is b for a, b in zip(opt.params, params))
     for grads in grad_sequence(2):
-        opt.step([g.astype(dtype) for g in grads])
+        opt.step(params, [g.astype(dtype) for g in grads])
     assert [id(p) for p in params] == ids
-    assert all(a is b for a, b in zip(opt.params, params))
     for p, p0 in zip(params, start):
         assert p.dtype == dtype
         assert not np.array_equal(p, p0)
@@ -186,11 +184,11 @@ def test_state_round_trip(make):
     params = make_params()
     opt = make(params)
     for grads in grad_steps[:2]:
-        opt.step(grads)
+        opt.step(params, grads)
     saved_params, saved_state = copies(params), opt.state()
     frozen = {k: copies(v) if isinstance(v, list) else v for k, v in saved_state.items()}
     for grads in grad_steps[2:]:
-        opt.step(grads)
+        opt.step(params, grads)
     after = copies(params)
     # state() is a deep copy: later steps do not reach into it.
     for key, value in frozen.items():
@@ -208,7 +206,7 @@ def test_state_round_trip(make):
     opt.set_state(saved_state)
     assert {k: [id(a) for a in getattr(opt, k)] for k in buffers} == buffers
     for grads in grad_steps[2:]:
-        opt.step(grads)
+        opt.step(params, grads)
     for p, a in zip(params, after):
         np.testing.assert_array_equal(p, a)
 
@@ -217,65 +215,6 @@ def test_state_round_trip(make):
     fresh = make(fresh_params)
     fresh.set_state(saved_state)
     for grads in grad_steps[2:]:
-        fresh.step(grads)
+        fresh.step(fresh_params, grads)
     for p, a in zip(fresh_params, after):
         np.testing.assert_array_equal(p, a)
-
-
-@pytest.mark.parametrize(
-    "make", [lambda p: SGD(p, 0.1, 0.9, True), lambda p: Adam(p, 0.01)], ids=["sgd", "adam"]
-)
-def test_an_update_spread_over_pieces_is_bit_identical(make, monkeypatch):
-    monkeypatch.setattr(optimizers, "CHUNK", 5)  # many pieces, uneven ones
-    whole, pieced = make_params(), make_params()
-    opt_whole, opt_pieced = make(whole), make(pieced)
-    seen = []
-
-    def map_pieces(fn, pieces):  # any order, as threads would run them
-        seen.append(len(pieces))
-        for piece in reversed(pieces):
-            fn(piece)
-
-    for grads in grad_sequence(4):
-        opt_whole.step(grads)
-        opt_pieced.step(grads, map_pieces)
-    assert seen[0] == 3 + 1 + 4  # 12 -> 3, 4 -> 1, 18 -> 4 pieces
-    for a, b in zip(whole, pieced):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize(
-    "make", [lambda p: SGD(p, 0.1, 0.9, True), lambda p: Adam(p, 0.01)], ids=["sgd", "adam"]
-)
-def test_pieces_follow_the_gradient_arrays(make, monkeypatch):
-    """The pieces are cut once for gradient arrays refilled in place (as in
-    training), and cut again when other arrays come."""
-    monkeypatch.setattr(optimizers, "CHUNK", 5)
-    whole, pieced = make_params(), make_params()
-    opt_whole, opt_pieced = make(whole), make(pieced)
-    buffers = [np.empty_like(p) for p in pieced]
-    cut = []
-    original = optimizers.flat_pieces
-    monkeypatch.setattr(optimizers, "flat_pieces", lambda arrays: cut.append(1) or original(arrays))
-    for step, grads in enumerate(grad_sequence(6)):
-        opt_whole.step(grads)
-        if step < 4:  # the same arrays, new values
-            for buffer, g in zip(buffers, grads):
-                buffer[...] = g
-            opt_pieced.step(buffers, lambda fn, pieces: [fn(p) for p in pieces])
-        else:  # other arrays
-            opt_pieced.step(grads, lambda fn, pieces: [fn(p) for p in pieces])
-    assert len(cut) == 3 * 3  # 3 parameters, cut for the buffers and for 2 new lists
-    for a, b in zip(whole, pieced):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_flat_pieces_are_aligned_views_and_refuse_copies():
-    a, b = np.arange(12.0).reshape(3, 4), np.zeros((3, 4))
-    pieces = optimizers.flat_pieces([a, b], chunk=5)
-    assert [len(p[0]) for p in pieces] == [4, 4, 4]
-    for pa, pb in pieces:
-        pb += pa
-    np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="contiguous"):
-        optimizers.flat_pieces([a.T, b.T])

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_info
 from skcnn import NumpyCNNClassifier, _parallel, _processes
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
+from skcnn.optimizers import SGD, Adam
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +381,54 @@ def test_a_script_without_main_guard_trains_once(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines == ["trained with workers: [1]", "left running: []"]
+
+
+# ---------------------------------------------------------------------------
+# The optimizer step spread over threads in flat pieces
+# ---------------------------------------------------------------------------
+
+
+def test_flat_pieces_are_aligned_views_and_refuse_copies():
+    a, b = np.arange(12.0).reshape(3, 4), np.zeros((3, 4))
+    pieces = _parallel.flat_pieces([a, b], chunk=5)
+    assert [len(p[0]) for p in pieces] == [4, 4, 4]
+    for pa, pb in pieces:
+        pb += pa
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="contiguous"):
+        _parallel.flat_pieces([a.T, b.T])
+
+
+@pytest.mark.parametrize(
+    "make", [lambda p: SGD(p, 0.1, 0.9, True), lambda p: Adam(p, 0.01)], ids=["sgd", "adam"]
+)
+def test_an_optimizer_step_spread_over_threads_is_bit_identical(make, monkeypatch):
+    monkeypatch.setattr(_parallel, "CHUNK", 50)  # many pieces, uneven ones
+    force_threads(monkeypatch, 2)
+    rng = np.random.RandomState(0)
+    whole = network()
+    pieced = network()
+    opt_whole, opt_pieced = make(whole.params), make(pieced.params)
+    cut = []
+    original = _parallel.flat_pieces
+    monkeypatch.setattr(_parallel, "flat_pieces", lambda arrays: cut.append(1) or original(arrays))
+    threads_seen = set()
+    with _parallel.ShardedStep(pieced, SoftmaxCrossEntropy(), 64) as step:
+        assert step.n_threads == 2
+        run_pieces = step.map_pieces
+
+        def spy(fn, pieces):
+            return run_pieces(lambda piece: threads_seen.add(threading.current_thread().name)
+                              or fn(piece), pieces)
+
+        step.map_pieces = spy
+        for _ in range(4):  # gradient arrays refilled in place, as in training
+            for g, h in zip(whole.grads, pieced.grads):
+                g[...] = h[...] = rng.standard_normal(g.shape)
+            opt_whole.step(whole.params, whole.grads)
+            step.optimizer_step(opt_pieced, pieced.params, pieced.grads)
+    assert len(threads_seen) == 2
+    # Cut once for the arrays of the training call, not at every step.
+    assert len(cut) == len(whole.params)
+    for a, b in zip(whole.params, pieced.params):
+        np.testing.assert_array_equal(a, b)

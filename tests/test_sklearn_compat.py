@@ -7,14 +7,20 @@ check of ``check_estimator`` runs and must pass.
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcnn import NumpyCNNClassifier
+from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
 
 CONFIGURATIONS = [
     NumpyCNNClassifier(),
     NumpyCNNClassifier(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd"),
     NumpyCNNClassifier(filters=(4,), kernel_size=(1, 3), pool_size=1, activation="tanh"),
     NumpyCNNClassifier(filters=(6,), padding=1, activation="logistic", learning_rate_init=0.01),
+    NumpyCNNRegressor(),
+    NumpyCNNRegressor(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd", dropout=0.0),
+    NumpyCNNRegressor(filters=(4,), kernel_size=(1, 3), pool_size=1, activation="tanh"),
 ]
+# loss="poisson" refuses negative targets, which check_regressor_multioutput
+# feeds whatever the positive_only tag says (as MLPRegressor's would): its
+# tests are in test_regressor.py.
 
 
 @parametrize_with_checks(CONFIGURATIONS)
@@ -25,7 +31,11 @@ def test_sklearn_contract(estimator, check):
 def test_no_escape_hatches():
     for est in CONFIGURATIONS:
         tags = get_tags(est)
-        assert not tags.classifier_tags.poor_score
         assert not tags.non_deterministic
         assert tags.input_tags.two_d_array
-        assert tags.estimator_type == "classifier"
+        if isinstance(est, NumpyCNNClassifier):
+            assert not tags.classifier_tags.poor_score
+            assert tags.estimator_type == "classifier"
+        else:
+            assert not tags.regressor_tags.poor_score
+            assert tags.estimator_type == "regressor"

@@ -239,7 +239,7 @@ def run_steps(net, params_t, make_ours, make_theirs, n_steps, before_torch_step=
     for t in range(1, n_steps + 1):
         _, dlogits = loss_fn(net.forward(X, training=True), y)
         net.backward(dlogits)
-        ours.step(net.grads)
+        ours.step(net.params, net.grads)
 
         theirs.zero_grad()
         torch_loss(torch_net_b(params_t, torch.from_numpy(X)), yt).backward()
@@ -291,7 +291,7 @@ def test_adam_differs_from_torch_only_by_epsilon_placement():
     y = np.array([0, 1, 2, 1, 0, 2])
     _, dlogits = SoftmaxCrossEntropy()(net.forward(X, training=True), y)
     net.backward(dlogits)
-    Adam(net.params, learning_rate=lr).step(net.grads)
+    Adam(net.params, learning_rate=lr).step(net.params, net.grads)
     opt = torch.optim.Adam(params_t, lr=lr)
     torch_loss(torch_net_b(params_t, torch.from_numpy(X)), torch.from_numpy(y)).backward()
     opt.step()

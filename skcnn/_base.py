@@ -1,0 +1,603 @@
+"""Training shared by NumpyCNNClassifier and NumpyCNNRegressor.
+
+``BaseCNN`` holds everything that does not depend on the task, in the way
+scikit-learn's ``BaseMultilayerPerceptron`` does for MLPClassifier and
+MLPRegressor: input validation and image shapes, the network, the epoch
+loop with its stopping rules, divergence and Ctrl-C handling, and batched
+inference. A subclass gives its loss, how targets are checked and encoded,
+its sample weights, its validation split and score, and its predictions.
+"""
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._batches import batch_count, canonical_batch, sample_label_keys
+from ._interrupt import deferred_interrupt
+from ._network import Sequential, build_cnn_layers
+from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
+from ._params import resolve_image_shape, validate_hyperparameters
+from .layers import Conv2D, Dropout
+from .optimizers import SGD, Adam
+
+# Memory that one inference batch may use for its intermediate arrays: small
+# enough that they are recycled by malloc rather than page-faulted in anew.
+_PREDICT_BATCH_BYTES = 16 * 2**20
+# early_stopping="auto" holds out a validation set from this many samples on:
+# below, the hold-out costs more accuracy than stopping on the training loss
+# (digits); above, the training loss of a dropout network keeps setting new
+# bests long after the validation score has stopped improving (MNIST).
+EARLY_STOPPING_AUTO_MIN_SAMPLES = 5_000
+# What a continued fit (warm_start, partial_fit) may not change. The dropout
+# rate may change; turning dropout on or off may not (see _check_compatible).
+_ARCHITECTURE = (
+    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dtype",
+)
+
+
+def _flatten_images(X):
+    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows.
+
+    Returns the 2-D data and the ``(C, H, W)`` of one sample (None for 2-D X).
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim in (3, 4) and not issparse(X):
+        shape = tuple(int(s) for s in X.shape[1:])
+        shape = (1,) + shape if ndim == 3 else shape
+        return np.reshape(X, (X.shape[0], -1)), shape
+    return X, None
+
+
+def _warn_if_channels_last(shape):
+    """Warn when ``(C, H, W)`` looks like channels-last ``(H, W, C)`` images."""
+    c, h, w = shape
+    if w in (1, 3, 4) and w < c and w < h:
+        warnings.warn(
+            f"X holds samples of shape {shape}, read as {c} channels of {h} x {w} "
+            f"images (channels first, as PyTorch). If they are {c} x {h} images "
+            f"with {w} channels last (as PIL, matplotlib and scikit-learn's sample "
+            "images are), pass np.moveaxis(X, -1, 1) instead.",
+            UserWarning,
+            stacklevel=5,  # the user's fit / partial_fit call
+        )
+
+
+def _one_image_hint(X, n_features_in):
+    """A hint for a 2-D ``X`` that is one image rather than rows of samples."""
+    shape = getattr(X, "shape", ())
+    if len(shape) == 2 and shape[0] * shape[1] == n_features_in and shape[1] != n_features_in:
+        return (
+            f" X has the shape {tuple(shape)} of one image: pass X[None] (or "
+            "X.reshape(1, -1)) for one sample."
+        )
+    return ""
+
+
+@dataclass
+class _TrainingCall:
+    """What one call of fit or partial_fit trains on, validated."""
+
+    cold: bool  # a new network (else: continue the fitted one)
+    arch: dict  # the normalized architecture (validate_hyperparameters)
+    dtype: np.dtype
+    image_shape: tuple
+    targets: object  # what the subclass learned of y (classes, n_outputs)
+    rng: np.random.RandomState
+    train: tuple  # (X 2-D, encoded y, weights or None)
+    val: tuple | None  # the early-stopping hold-out, alike
+
+
+class BaseCNN(BaseEstimator):
+    """Base class of the estimators: training and inference of the network.
+
+    Warning: use NumpyCNNClassifier or NumpyCNNRegressor instead.
+    """
+
+    def __init__(
+        self, filters, kernel_size, pool_size, padding, hidden_layer_sizes, activation,
+        image_shape, solver, alpha, dropout, batch_size, learning_rate_init, max_iter, tol,
+        n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
+        beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
+    ):
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.padding = padding
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.image_shape = image_shape
+        self.solver = solver
+        self.alpha = alpha
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------- what a subclass gives
+
+    def _check_targets(self, y, cold, incremental, extra):
+        """Check ``y`` (``extra``: what partial_fit passed besides, as the
+        classes); on a cold start return what the model learns of it (kept
+        as ``_TrainingCall.targets``), else check it against the model."""
+        raise NotImplementedError
+
+    def _encode_targets(self, y, targets):
+        """The training targets the loss takes."""
+        raise NotImplementedError
+
+    def _n_outputs(self, targets):
+        raise NotImplementedError
+
+    def _make_loss(self):
+        raise NotImplementedError
+
+    def _init_targets(self, targets):
+        """Store the fitted attributes of the targets (``classes_``, ...)."""
+        raise NotImplementedError
+
+    def _sample_weights(self, sample_weight, X, y_encoded, targets):
+        """The effective weight of every sample, or None when all are one."""
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+
+    def _stratify(self, y_encoded):
+        """What the early-stopping split stratifies on (None: not stratified)."""
+        return None
+
+    def _validation_score(self, X, y_encoded, sample_weight):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fit
+
+    def _fit(self, X, y, sample_weight, incremental, extra=None):
+        saved_state = dict(self.__dict__)
+        saved_rng = self._rng.get_state() if incremental and hasattr(self, "_rng") else None
+        call = None
+        try:
+            call = self._prepare_training(X, y, sample_weight, incremental, extra)
+            if call.cold:
+                self._initialize(call)
+            else:
+                self._architecture = call.arch  # the same, but for a new dropout rate
+            self._train(call, incremental)
+        except BaseException:
+            # Leave the estimator as it was. Validation only added attributes;
+            # a fresh fit built new objects and never touched the previous
+            # ones; _train put back the weights and optimizer state of a failed
+            # epoch in place. Only a warm-started fit keeps the epochs it
+            # completed before the failure.
+            if call is None or call.cold or incremental:
+                self.__dict__.clear()
+                self.__dict__.update(saved_state)
+                if "_network" in self.__dict__:
+                    self._sync_dropout_rate()
+            if saved_rng is not None:
+                self._rng.set_state(saved_rng)
+            raise
+        return self
+
+    def _prepare_training(self, X, y, sample_weight, incremental, extra):
+        """Validate everything a training call needs, before any training.
+
+        Only ``validate_data`` writes to ``self`` here (``n_features_in_``,
+        ``feature_names_in_``); ``_fit`` undoes that when anything fails.
+        """
+        arch = validate_hyperparameters(self)
+        fitted = hasattr(self, "_network")
+        cold = not fitted or not (incremental or self.warm_start)
+        if incremental and not isinstance(self.early_stopping, str) and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True (with "
+                "early_stopping='auto' it trains on every sample)."
+            )
+        X, shape_from_X = _flatten_images(X)
+        dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
+        X, y = validate_data(self, X, y, reset=cold, dtype=dtype, **self._y_validation())
+        targets = self._check_targets(y, cold, incremental, extra)
+        if cold:
+            image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
+            if shape_from_X is not None:
+                _warn_if_channels_last(shape_from_X)
+        else:
+            targets, image_shape = self._targets, self.image_shape_
+            self._check_compatible(arch, shape_from_X)
+        y_encoded = self._encode_targets(y, targets)
+        weights = self._sample_weights(sample_weight, X, y_encoded, targets)
+        if weights is not None and not weights.sum() > 0:
+            raise ValueError(
+                "The sample weights"
+                + (" (times class_weight)" if getattr(self, "class_weight", None) else "")
+                + " sum to zero: there is nothing to learn from."
+            )
+        rng = self._rng if incremental and not cold else check_random_state(self.random_state)
+        if incremental:
+            train, val = (X, y_encoded, weights), None
+        else:
+            train, val = self._split(X, y_encoded, weights, rng)
+        return _TrainingCall(cold, arch, dtype, image_shape, targets, rng, train, val)
+
+    def _y_validation(self):
+        """Keyword arguments of ``validate_data`` for ``y``."""
+        return {}
+
+    def _check_compatible(self, arch, shape_from_X):
+        """Checks for a call that continues training an existing model."""
+        old, new = self._architecture["dropout"], arch["dropout"]
+        if (old > 0) != (new > 0):
+            raise ValueError(
+                f"dropout changed from {old!r} to {new!r} since the model was built: "
+                "turning dropout on or off changes the network's layers (a new rate "
+                "is fine); set warm_start=False (or clone the estimator) to build a new one."
+            )
+        for name in _ARCHITECTURE:
+            if arch[name] != self._architecture[name]:
+                raise ValueError(
+                    f"{name} changed from {self._architecture[name]!r} to "
+                    f"{arch[name]!r} since the model was built; set "
+                    "warm_start=False (or clone the estimator) to build a new one."
+                )
+        if shape_from_X is not None and shape_from_X != self.image_shape_:
+            raise ValueError(
+                f"X holds samples of shape {shape_from_X}, but the model was "
+                f"built for image_shape_={self.image_shape_}."
+            )
+
+    def _split(self, X, y, weights, rng):
+        """Hold out the early-stopping validation set; ``(train, val)``.
+
+        With a stratified split (classifiers) the validation set gets at
+        least one sample per class (and 2 in all), so that stratification is
+        possible on small data.
+        """
+        n = X.shape[0]
+        auto = isinstance(self.early_stopping, str)  # "auto"
+        if not (n >= EARLY_STOPPING_AUTO_MIN_SAMPLES if auto else self.early_stopping):
+            return (X, y, weights), None
+        stratify = self._stratify(y)
+        n_groups = 1 if stratify is None else len(np.unique(stratify))
+        n_val = max(math.ceil(self.validation_fraction * n), n_groups, 2 if stratify is not None else 1)
+        if n - n_val < n_groups:
+            per_class = " (at least one sample per class)" if stratify is not None else ""
+            raise ValueError(
+                f"early_stopping=True needs a validation set of {n_val} samples "
+                f"(validation_fraction={self.validation_fraction!r}){per_class} and "
+                f"training samples besides, but X has only {n} samples"
+                + (f" of {n_groups} classes" if stratify is not None else "")
+                + ". Use more data or early_stopping=False."
+            )
+        arrays = [X, y] if weights is None else [X, y, weights]
+        parts = train_test_split(*arrays, test_size=n_val, random_state=rng, stratify=stratify)
+        X_train, X_val, y_train, y_val = parts[:4]
+        w_train, w_val = parts[4:] if weights is not None else (None, None)
+        return (X_train, y_train, w_train), (X_val, y_val, w_val)
+
+    def _initialize(self, call):
+        """Build a fresh network and reset everything learned."""
+        arch = {key: value for key, value in call.arch.items() if key != "dtype"}
+        layers = build_cnn_layers(call.image_shape, self._n_outputs(call.targets), **arch)
+        network = Sequential(layers, reuse_buffers=True)
+        network.build(call.image_shape, call.rng, call.dtype)
+        self._network = network
+        self._architecture = call.arch
+        self._rng = call.rng
+        self._targets = call.targets
+        self._init_targets(call.targets)
+        self.image_shape_ = call.image_shape
+        self._optimizer = None
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_ = None
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    def _sync_dropout_rate(self):
+        """Give the Dropout layers the model's rate (warm_start and partial_fit may change it)."""
+        for layer in self._network.layers:
+            if isinstance(layer, Dropout):
+                layer.rate = self._architecture["dropout"]
+
+    def _weighted_layers(self):
+        return [layer for layer in self._network.layers if getattr(layer, "weight", None) is not None]
+
+    @property
+    def coefs_(self):
+        """The live weight arrays, in network order (see the class docstring)."""
+        return [layer.weight for layer in self._weighted_layers()]
+
+    @property
+    def intercepts_(self):
+        """The live bias arrays, in the order of ``coefs_``."""
+        return [layer.bias for layer in self._weighted_layers()]
+
+    @property
+    def layers_(self):
+        """The fitted layers, in network order (see :mod:`skcnn.layers`)."""
+        check_is_fitted(self)
+        return list(self._network.layers)
+
+    def _dtype(self):
+        """The float dtype the model computes in: that of its weights."""
+        return self._network.params[0].dtype
+
+    def _make_optimizer(self):
+        params = self._network.params
+        if self.solver == "sgd":
+            return SGD(params, self.learning_rate_init, self.momentum, self.nesterovs_momentum)
+        return Adam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    # ------------------------------------------------------------- training
+
+    def _train(self, call, incremental):
+        """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output."""
+        if self._optimizer is None or not incremental:
+            self._optimizer = self._make_optimizer()
+        if call.val is not None and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if not incremental:
+            self._no_improvement_count = 0
+        X, y, w = call.train
+        rng = call.rng
+        n_batches = batch_count(X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
+        keys = sample_label_keys(X, y)
+        n_epochs = 1 if incremental else self.max_iter
+        best_params = None
+        started = time.perf_counter()
+        if self.verbose and self.n_iter_ == 0:
+            print(
+                f"Training on {X.shape[0]} samples read as "
+                f"{' x '.join(map(str, self.image_shape_))} images "
+                f"(image_shape_, channels x height x width) in {self._dtype().name}, "
+                f"{n_batches} batches per epoch.",
+                flush=True,
+            )
+        max_batch_len = -(-X.shape[0] // n_batches)
+        # Dropout masks hash the samples with (this draw, epoch, batch): drawn
+        # before any shuffle, so that repeated and weighted samples, whose
+        # shuffles differ, get the same masks.
+        seed = int(rng.randint(2**31 - 1)) if self._architecture["dropout"] > 0 else None
+        self._sync_dropout_rate()
+        step = ShardedStep(
+            self._network, self._make_loss(), max_batch_len, seed, n_batches * n_epochs,
+            self.n_jobs,
+        )
+        with deferred_interrupt() as interrupt, step:
+            for epoch in range(n_epochs):
+                snapshot = self._snapshot()
+                try:
+                    # Overflow is handled below as divergence, with a clear warning.
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        loss, stopped = self._run_epoch(
+                            X, y, w, keys, n_batches, rng, step, interrupt
+                        )
+                except BaseException:
+                    self._restore(snapshot)
+                    raise
+                if stopped == "diverged" or not self._params_finite():
+                    self._restore(snapshot)
+                    self._warn_diverged(epoch)
+                    break
+                if stopped == "interrupted":
+                    warnings.warn(
+                        "Training interrupted by the user (Ctrl-C): stopped at the "
+                        f"end of a batch of epoch {self.n_iter_ + 1}. The model is "
+                        "usable; call fit or partial_fit again to continue.",
+                        UserWarning,
+                        stacklevel=4,  # the user's fit / partial_fit call
+                    )
+                    break
+                self.n_iter_ += 1
+                self.t_ += X.shape[0]
+                self.loss_ = loss
+                self.loss_curve_.append(loss)
+                improved = self._track_progress(call.val)
+                if improved and call.val is not None:
+                    best_params = [p.copy() for p in self._network.params]
+                if self.verbose:
+                    self._print_progress(epoch, n_epochs, started)
+                if not incremental and self._no_improvement_count > self.n_iter_no_change:
+                    break
+            else:
+                if not incremental:
+                    warnings.warn(
+                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                        "reached and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=4,
+                    )
+        self._network.clear_cache()  # the fitted model keeps no training buffers
+        if best_params is not None:
+            for p, best in zip(self._network.params, best_params):
+                p[...] = best
+
+    def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt):
+        """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
+        n = X.shape[0]
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        total_loss = total_weight = 0.0
+        for index, batch in enumerate(np.array_split(order, n_batches)):
+            batch, w_batch = canonical_batch(batch, keys, X, y, w)
+            weight = float(len(batch)) if w_batch is None else float(w_batch.sum(dtype=np.float64))
+            if weight == 0:
+                continue
+            X_batch = X[batch].reshape((-1,) + self.image_shape_)
+            loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self.n_iter_, index))
+            if not np.isfinite(loss):
+                return loss, "diverged"
+            total_loss += loss * weight
+            total_weight += weight
+            if interrupt.requested:
+                return total_loss / total_weight, "interrupted"
+        return total_loss / total_weight, None
+
+    def _train_step(self, step, X_batch, y_batch, w_batch, weight_sum, key):
+        """Forward, loss (+ L2), backward (by ``step``, see ShardedStep) and
+        one optimizer step; returns the batch's loss."""
+        loss = step(X_batch, y_batch, w_batch, weight_sum, key)
+        loss += self._add_l2_penalty(weight_sum)
+        step.optimizer_step(self._optimizer, self._network.params, self._network.grads)
+        return loss
+
+    def _add_l2_penalty(self, weight_sum):
+        """Add the L2 penalty's gradient to the weights' gradients; its loss."""
+        if self.alpha == 0:
+            return 0.0
+        scale = self.alpha / weight_sum
+        penalty = 0.0
+        for layer in self._weighted_layers():
+            W, G = layer.weight, layer.grads[0]
+            flat = W.ravel()
+            penalty += float(flat @ flat)
+            G += W.dtype.type(scale) * W
+        return 0.5 * scale * penalty
+
+    def _snapshot(self):
+        return [p.copy() for p in self._network.params], self._optimizer.state()
+
+    def _restore(self, snapshot):
+        params, optimizer_state = snapshot
+        for p, saved in zip(self._network.params, params):
+            p[...] = saved
+        self._optimizer.set_state(optimizer_state)
+        self._network.clear_cache()
+
+    def _params_finite(self):
+        return all(np.isfinite(p).all() for p in self._network.params)
+
+    def _warn_diverged(self, epoch):
+        warnings.warn(
+            f"Training diverged: the loss or the weights became non-finite "
+            f"during epoch {epoch + 1} of this call. Training stopped and the "
+            "model keeps its last finite weights (from before that epoch). "
+            f"Lower learning_rate_init (now {self.learning_rate_init!r}).",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+
+    def _track_progress(self, val):
+        """Update the no-improvement counter (as MLPClassifier); True if improved.
+
+        Progress is the training loss, or the validation score with early
+        stopping.
+        """
+        loss = self.loss_curve_[-1]
+        if val is None:
+            stalled = loss > self.best_loss_ - self.tol
+            improved = loss < self.best_loss_
+        else:
+            score = self._validation_score(*val)
+            self.validation_scores_.append(score)
+            stalled = score < self.best_validation_score_ + self.tol
+            improved = score > self.best_validation_score_
+            self.best_validation_score_ = max(self.best_validation_score_, score)
+        self.best_loss_ = min(self.best_loss_, loss)
+        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
+        return improved
+
+    def _print_progress(self, epoch, n_epochs, started):
+        elapsed = time.perf_counter() - started
+        line = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+        if self.validation_scores_:
+            line += f", validation score = {self.validation_scores_[-1]:.4f}"
+        per_epoch = elapsed / (epoch + 1)
+        line += f", {per_epoch:.2f} s/epoch"
+        if n_epochs > 1:
+            line += f", at most {per_epoch * (n_epochs - epoch - 1):.0f} s left"
+        print(line, flush=True)
+
+    # ------------------------------------------------------------ predict
+
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        hint = _one_image_hint(X, self.n_features_in_)
+        X, shape_from_X = _flatten_images(X)
+        try:
+            X = validate_data(self, X, reset=False, dtype=self._dtype())
+        except ValueError as error:
+            if hint and "features" in str(error):
+                raise ValueError(str(error) + hint) from None
+            raise
+        if shape_from_X is not None and shape_from_X != self.image_shape_:
+            raise ValueError(
+                f"X holds samples of shape {shape_from_X}, but the model was "
+                f"fitted on samples of shape {self.image_shape_}."
+            )
+        return X
+
+    def _predict_batch_size(self):
+        """Samples per inference batch so that its arrays stay within budget."""
+        per_sample = 0
+        for layer in self._network.layers:
+            per_sample += int(np.prod(layer.output_shape))
+            if isinstance(layer, Conv2D):
+                kh, kw = layer.kernel_size
+                _, ho, wo = layer.output_shape
+                per_sample += ho * wo * kh * kw * layer.input_shape[0]
+        itemsize = self._dtype().itemsize
+        return int(np.clip(_PREDICT_BATCH_BYTES // (per_sample * itemsize), 1, 4096))
+
+    def _forward(self, X):
+        """Float64 network outputs of validated 2-D X, computed batch by batch."""
+        out = np.empty((X.shape[0],) + self._network.output_shape, dtype=np.float64)
+        predict_in_chunks(
+            self._network, X, self.image_shape_, out, self._predict_batch_size(),
+            resolve_n_jobs(self.n_jobs),
+        )
+        # Finite weights can still overflow float32 activations: keep outputs finite.
+        big = np.finfo(np.float64).max / 4
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=big, neginf=-big)
+
+    def layer_outputs(self, X):
+        """The output of every layer for ``X``: feature maps for inspection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals (a few: every layer's output is kept).
+
+        Returns
+        -------
+        outputs : list of ndarray
+            One array per layer of ``layers_``: ``(n_samples, C, H, W)`` after
+            convolution, pooling and their activations, ``(n_samples, n)``
+            after Flatten and dense layers; the last holds the network's raw
+            outputs (logits for a classifier).
+
+        Notes
+        -----
+        With ``activation="relu"`` each block is built conv -> pool -> relu
+        (identical to conv -> relu -> pool, and cheaper), so no output is the
+        full-resolution relu of a convolution; ``np.maximum(outputs[i], 0)``
+        of a ``Conv2D`` output ``i`` is. ``ActivationsDisplay`` shows exactly
+        those maps.
+        """
+        X = self._validate_X_predict(X)
+        images = X.reshape((-1,) + self.image_shape_)
+        return [np.ascontiguousarray(out) for out in self._network.forward_all(images)]

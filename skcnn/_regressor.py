@@ -1,0 +1,345 @@
+"""NumpyCNNRegressor: a convolutional network as a scikit-learn regressor."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+
+from ._base import BaseCNN
+from ._loss import REGRESSION_LOSSES
+
+
+class NumpyCNNRegressor(RegressorMixin, BaseCNN):
+    """Convolutional neural network regressor, written in numpy.
+
+    The network of :class:`NumpyCNNClassifier` (``len(filters)`` blocks of
+    convolution -> activation -> max-pooling, then dense layers) with a
+    linear output unit per target, trained on the squared error (or the
+    Poisson deviance). Parameters shared with
+    :class:`~sklearn.neural_network.MLPRegressor` have its names and meanings.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        The loss, as in MLPRegressor: half the squared error with an
+        identity output, or half the Poisson deviance with a log link (the
+        network's outputs are the logs of the predictions, which are then
+        positive; ``y`` must be non-negative).
+    filters : tuple of int, default=(32, 64)
+        Output channels of each convolution block. ``()`` gives a plain
+        multi-layer perceptron.
+    kernel_size : int or tuple of (int, int), default=3
+        Height and width of every convolution kernel.
+    pool_size : int or tuple of (int, int), default=2
+        Max-pooling window (and stride) after each convolution; 1 means no
+        pooling. A window larger than its input is clipped to it, so pooling
+        never shrinks a dimension below 1.
+    padding : {"same", "valid"}, int or tuple of (int, int), default="same"
+        Zero padding of every convolution. ``"same"`` keeps the spatial size.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Units of each dense hidden layer between the last block and the output.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation after every convolution and hidden dense layer.
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` of one sample of a 2-D ``X``. With None, a
+        perfect-square ``n_features`` is read as one square channel and any
+        other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
+        and 4-D ``(n, C, H, W)`` arrays carry their own shape.
+    solver : {"adam", "sgd"}, default="adam"
+        The optimizer: Adam, or SGD with momentum.
+    alpha : float, default=1e-2
+        Strength of the L2 penalty on the weights (not the biases), divided
+        by the batch's total sample weight as in MLPClassifier.
+    dropout : float in [0, 1), default=0.5
+        Dropout rate before every dense layer, that is on the flattened
+        convolution features and on every hidden layer's output: in training
+        each of those values is zeroed with this probability and the others
+        are scaled by ``1 / (1 - dropout)``; predictions use every unit. The
+        masks are reproducible with ``random_state`` and identical for
+        identical samples (see :class:`skcnn.layers.Dropout`). 0 disables
+        dropout.
+    batch_size : int or "auto", default=64
+        Largest minibatch; "auto" is ``min(200, n_samples)`` as in
+        MLPClassifier. Each epoch is split into ``ceil(n_samples / batch_size)``
+        batches of equal size (within one sample), so no epoch ends on a tiny
+        remainder batch. A batch size larger than the data means one batch
+        per epoch (and then integer sample weights are exactly equivalent to
+        repeated samples).
+    learning_rate_init : float, default=0.002
+        Step size of the optimizer.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the data) of one ``fit``.
+    tol : float, default=1e-4
+        Improvement of the training loss (or validation score with
+        ``early_stopping``) that counts as progress.
+    n_iter_no_change : int, default=20
+        Stop after this many epochs without progress of ``tol``. Twice
+        MLPClassifier's 10: with dropout the training loss is noisier, and
+        stopping at 10 cost 0.1 point of accuracy on digits.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the training data and
+        stop when its R^2 score stops improving and keep the best weights.
+        "auto" turns it on for ``fit`` on at least 5,000 samples (as
+        HistGradientBoostingClassifier's "auto" does above a sample count):
+        there the training loss of a network with dropout keeps improving
+        slowly long after the validation score has stopped, while on small data the hold-out
+        costs accuracy. ``partial_fit`` never holds data out.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Whether ``solver="sgd"`` uses Nesterov's momentum.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's moment estimates.
+    epsilon : float, default=1e-8
+        Adam's numerical stability constant.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialization, shuffling and the early-stopping
+        split. An int gives bit-identical models on every fit.
+    verbose : bool or int, default=False
+        Print one line per epoch: loss, validation score, seconds, time left.
+    warm_start : bool, default=False
+        Let ``fit`` continue from the current weights instead of starting over.
+    dtype : {np.float32, np.float64}, default=np.float32
+        The precision the network computes in, whatever the dtype of ``X``:
+        float32 trains about twice as fast as float64 for the same accuracy
+        (as PyTorch and Keras compute). ``X`` is converted to it (values
+        beyond float32's range are rejected as too large).
+    n_jobs : int or None, default=None
+        How many cores training may use: each batch is split into shards of
+        about 32 samples that run side by side, on the calling thread and on
+        worker processes (Linux and macOS; threads elsewhere, in daemonic
+        processes such as Dask's workers, and for calls of fewer than 100
+        batches). None uses as many as BLAS may use threads: all cores,
+        but one inside joblib's workers (``GridSearchCV(n_jobs=...)``) or a
+        ``threadpoolctl.threadpool_limits(1)`` block. -1 means all cores, 1
+        the calling thread only. Networks whose forward pass costs less than
+        1 MFLOP per sample always train on the calling thread, where they
+        are fastest. The model is bit-identical whatever ``n_jobs``. BLAS is
+        held at one thread while a fit runs (process-wide).
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets (columns of ``y``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` had string column names.
+    image_shape_ : tuple of (int, int, int)
+        ``(C, H, W)`` of one sample.
+    coefs_ : list of ndarray
+        The live weight arrays in network order: convolution weights of shape
+        ``(out_channels, in_channels, kh, kw)``, dense weights of shape
+        ``(n_in, n_out)``, the output layer last.
+    intercepts_ : list of ndarray
+        The live bias arrays, in the order of ``coefs_``.
+    loss_ : float
+        Training loss (with the L2 penalty) of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    best_loss_ : float
+        Lowest training loss seen.
+    validation_scores_ : list of float or None
+        Validation R^2 of every epoch with early stopping, else None.
+    best_validation_score_ : float or None
+        Best validation R^2 with early stopping, else None.
+    n_iter_ : int
+        Epochs trained since the model was initialized (``warm_start`` and
+        ``partial_fit`` add to it).
+    t_ : int
+        Training samples seen since the model was initialized.
+
+    See Also
+    --------
+    NumpyCNNClassifier : The same network for classification.
+    sklearn.neural_network.MLPRegressor : Dense network with the same API.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skcnn import NumpyCNNRegressor
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> y = X[:, 27:29].mean(axis=1)  # the brightness of two central pixels
+    >>> reg = NumpyCNNRegressor(filters=(8,), max_iter=5, random_state=0).fit(X[:500] / 16, y[:500])
+    >>> reg.predict(X[:3] / 16).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        loss="squared_error",
+        filters=(32, 64),
+        kernel_size=3,
+        pool_size=2,
+        padding="same",
+        hidden_layer_sizes=(128,),
+        activation="relu",
+        image_shape=None,
+        solver="adam",
+        alpha=1e-2,
+        dropout=0.5,
+        batch_size=64,
+        learning_rate_init=0.002,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=20,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        shuffle=True,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+        dtype=np.float32,
+        n_jobs=None,
+    ):
+        super().__init__(
+            filters=filters,
+            kernel_size=kernel_size,
+            pool_size=pool_size,
+            padding=padding,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            image_shape=image_shape,
+            solver=solver,
+            alpha=alpha,
+            dropout=dropout,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            shuffle=shuffle,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            dtype=dtype,
+            n_jobs=n_jobs,
+        )
+        self.loss = loss
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data, for at most ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training images or signals.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts like that many
+            copies of the sample.
+
+        Returns
+        -------
+        self : NumpyCNNRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on the given data, keeping the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Training images or signals.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, with as many outputs as on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
+
+        Returns
+        -------
+        self : NumpyCNNRegressor
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    # ------------------------------------------------------ the regression task
+
+    def _y_validation(self):
+        return {"multi_output": True, "y_numeric": True}
+
+    def _check_targets(self, y, cold, incremental, extra):
+        y = np.asarray(y)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(
+                f"loss='poisson' needs non-negative targets, but y has negative "
+                f"values (the smallest is {float(y.min())!r})."
+            )
+        if cold:
+            return {"n_outputs": n_outputs, "ndim": y.ndim, "loss": self.loss}
+        if self.loss != self._targets["loss"]:
+            raise ValueError(
+                f"loss changed from {self._targets['loss']!r} to {self.loss!r} since "
+                "the model was built; set warm_start=False (or clone the estimator) "
+                "to fit a new one."
+            )
+        if n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"y has {n_outputs} outputs, but the model was fitted with "
+                f"{self.n_outputs_}; set warm_start=False (or clone the "
+                "estimator) to fit a new one."
+            )
+        return None
+
+    def _encode_targets(self, y, targets):
+        return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+
+    def _n_outputs(self, targets):
+        return targets["n_outputs"]
+
+    def _init_targets(self, targets):
+        self.n_outputs_ = targets["n_outputs"]
+
+    def _make_loss(self):
+        return REGRESSION_LOSSES[self._targets["loss"]](self.n_outputs_)
+
+    def _validation_score(self, X, y, sample_weight):
+        return float(r2_score(y, self._predict_2d(X), sample_weight=sample_weight))
+
+    def _predict_2d(self, X):
+        return REGRESSION_LOSSES[self._targets["loss"]].predict(self._forward(X))
+
+    def predict(self, X):
+        """Predict the targets of every sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) \
+                or (n_samples, C, H, W)
+            Images or signals.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions (float64), of the shape ``y`` had in ``fit``.
+        """
+        y = self._predict_2d(self._validate_X_predict(X))
+        return y.ravel() if self._targets["ndim"] == 1 else y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
