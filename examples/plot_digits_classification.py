@@ -15,10 +15,12 @@ accuracy and draw the confusion matrix of the test set with scikit-learn's
 :class:`~sklearn.metrics.ConfusionMatrixDisplay`.
 
 Run ``python examples/plot_digits_classification.py``; ``--quick`` trains a
-tiny network for a smoke test and ``--output-dir`` says where the PNG goes.
+small network for 10 epochs instead (a couple of seconds) and
+``--output-dir`` says where the PNG goes.
 """
 
 import argparse
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -44,8 +46,6 @@ args.output_dir.mkdir(parents=True, exist_ok=True)
 # scale the network's default learning rate is tuned for.
 X, y = load_digits(return_X_y=True)
 X = X / 16
-if args.quick:
-    X, y = X[:400], y[:400]
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, stratify=y, random_state=0
 )
@@ -55,16 +55,23 @@ X_train, X_test, y_train, y_test = train_test_split(
 # -----------------
 # The default architecture: two blocks of 3 x 3 convolution, max-pooling and
 # relu (32 then 64 filters), a dense layer of 128 units and the softmax. It
-# trains until the training loss stops improving (about 60 epochs here, a few
-# seconds).
+# trains until its stopping rule ends it (``tol``, ``n_iter_no_change``), for
+# at most ``max_iter`` epochs; the script prints how many epochs that took
+# (``clf.n_iter_``) and how long. The quick run trains one small block for 10
+# epochs, with a larger learning rate.
 if args.quick:
-    clf = NumpyCNNClassifier(filters=(4,), hidden_layer_sizes=(16,), max_iter=3, random_state=0)
+    clf = NumpyCNNClassifier(
+        filters=(8,), hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=10,
+        random_state=0,
+    )
 else:
     clf = NumpyCNNClassifier(random_state=0)
+start = time.perf_counter()
 clf.fit(X_train, y_train)
+seconds = time.perf_counter() - start
 y_pred = clf.predict(X_test)
 accuracy = accuracy_score(y_test, y_pred)
-print(f"Trained {clf.n_iter_} epochs on {len(X_train)} images.")
+print(f"Trained {clf.n_iter_} epochs on {len(X_train)} images in {seconds:.1f} s.")
 print(f"Test accuracy: {accuracy:.4f} on {len(X_test)} images.")
 
 # %%

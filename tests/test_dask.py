@@ -28,6 +28,7 @@ import joblib  # noqa: E402
 from dask_ml.wrappers import Incremental  # noqa: E402
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
+from pictures import MIN_ACCURACY, assert_picture, printed_accuracies  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 
@@ -151,17 +152,22 @@ def test_estimator_pickles_and_trains_on(module, digits):
 
 def test_example_runs_quick(tmp_path):
     """examples/dask_cluster.py --quick, as a user runs it (its own cluster)."""
+    pytest.importorskip("matplotlib", reason="the example draws its scores with matplotlib")
     result = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--quick"],
+        [sys.executable, str(EXAMPLE), "--quick", "--output-dir", str(tmp_path / "out")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "ConvergenceWarning" not in result.stderr
     assert "Fits run by each worker: {'tcp://127.0.0.1:" in result.stdout
+    accuracies = printed_accuracies(result.stdout)
+    assert accuracies["Best cross-validation accuracy"] >= MIN_ACCURACY, result.stdout
+    assert accuracies["Test accuracy of the refitted best model"] >= MIN_ACCURACY, result.stdout
     passes = re.findall(r"Pass \d+: test accuracy (\d\.\d+)", result.stdout)
     assert len(passes) == 3
     assert float(passes[-1]) >= 0.9
+    assert_picture(tmp_path / "out" / "dask_cluster_scores.png", result.stdout)
 
 
 def _fit_with_parallel_training(X, y):

@@ -1,15 +1,15 @@
-"""Run every example script on tiny settings and check the pictures it saves."""
+"""Run every example script on quick settings and check the pictures it saves
+and the accuracy it prints."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from pictures import MIN_ACCURACY, assert_picture, printed_accuracies
 
 pytest.importorskip("matplotlib", reason="the examples plot with matplotlib")
-import matplotlib.image  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # dask_cluster.py needs a dask cluster and is tested in test_dask.py.
@@ -36,12 +36,11 @@ def test_example_runs_and_saves_its_pictures(script, tmp_path):
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in PICTURES.get(script, []):
-        path = tmp_path / name
-        assert path.is_file(), f"{script} did not save {name}:\n{proc.stdout}"
-        pixels = matplotlib.image.imread(path)
-        assert pixels.ndim == 3 and min(pixels.shape[:2]) >= 100
-        assert np.std(pixels) > 0, f"{name} is blank"
-        inked = (pixels[..., :3] < 0.95).any(axis=-1).mean()
-        assert inked > 0.02, f"{name} is almost blank ({inked:.1%} of its pixels drawn)"
-        assert f"Saved {path}" in proc.stdout
+    for name in PICTURES[script]:
+        assert_picture(tmp_path / name, proc.stdout)
+    # The model drawn learned: every accuracy printed (test, validation,
+    # cross-validation) is far above chance.
+    accuracies = printed_accuracies(proc.stdout)
+    assert "Test accuracy" in accuracies, proc.stdout
+    low = {label: value for label, value in accuracies.items() if value < MIN_ACCURACY}
+    assert not low, f"{script} --quick drew a model that barely learned: {low}"

@@ -1,5 +1,6 @@
 """Tests of skcnn.inspection: the data each display extracts, and its plot."""
 
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
@@ -224,8 +227,19 @@ def test_training_curve_of_mlp_classifier(digits):
     disp = TrainingCurveDisplay.from_estimator(mlp)
     np.testing.assert_array_equal(disp.loss_curve, mlp.loss_curve_)
     lbfgs = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3).fit(*digits)
-    with pytest.raises(ValueError, match="MLPClassifier has no loss_curve_"):
+    message = "MLPClassifier has no loss_curve_: solver='lbfgs' records no loss per epoch"
+    with pytest.raises(ValueError, match=message):
         TrainingCurveDisplay.from_estimator(lbfgs)
+
+
+def test_training_curve_of_a_model_that_is_no_network(digits):
+    pipe = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=50)).fit(*digits)
+    message = (
+        "LogisticRegression has no loss_curve_: expected a NumpyCNNClassifier or "
+        "MLPClassifier, or a Pipeline ending in one."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainingCurveDisplay.from_estimator(pipe)
 
 
 def test_training_curve_display_from_arrays():
@@ -304,3 +318,82 @@ def test_pipeline_stands_for_its_classifier(digits):
     expected = ActivationsDisplay.from_estimator(net, pipe[0].transform(X[:1] * 16))
     np.testing.assert_array_equal(disp.activations, expected.activations)
     assert TrainingCurveDisplay.from_estimator(pipe).loss_curve == net.loss_curve_
+
+
+# ------------------------------------------------------- searches
+
+DISPLAYS = {
+    "TrainingCurveDisplay": lambda est, X: TrainingCurveDisplay.from_estimator(est),
+    "FiltersDisplay": lambda est, X: FiltersDisplay.from_estimator(est),
+    "ActivationsDisplay": lambda est, X: ActivationsDisplay.from_estimator(est, X[0]),
+}
+
+
+def _search(estimator, param_grid, **kwargs):
+    return GridSearchCV(estimator, param_grid, cv=2, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def search(digits):
+    return _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}).fit(*digits)
+
+
+@pytest.mark.parametrize("display", DISPLAYS)
+def test_search_is_refused_with_what_to_pass(search, digits, display):
+    X = digits[0]
+    args = "search.best_estimator_" + (", X" if display == "ActivationsDisplay" else "")
+    message = (
+        f"{display}.from_estimator needs the fitted network, not the GridSearchCV that "
+        "chose it. Pass the refitted NumpyCNNClassifier, search.best_estimator_: "
+        f"{display}.from_estimator({args})."
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        DISPLAYS[display](search, X)
+    # The advice works.
+    assert DISPLAYS[display](search.best_estimator_, X).figure_ is not None
+
+
+def test_search_of_a_pipeline_is_refused_with_what_to_pass(digits):
+    X, y = digits
+    pipe = make_pipeline(MinMaxScaler(), NumpyCNNClassifier(**SMALL))
+    search = _search(pipe, {"numpycnnclassifier__batch_size": [32]}).fit(X * 16, y)
+    message = (
+        "TrainingCurveDisplay.from_estimator needs the fitted network, not the GridSearchCV "
+        "that chose it. Pass the refitted Pipeline, search.best_estimator_: "
+        "TrainingCurveDisplay.from_estimator(search.best_estimator_)."
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        TrainingCurveDisplay.from_estimator(search)
+    disp = TrainingCurveDisplay.from_estimator(search.best_estimator_)
+    assert disp.loss_curve == search.best_estimator_[-1].loss_curve_
+
+
+def test_pipeline_ending_in_a_search_is_refused_with_what_to_pass(digits):
+    X, y = digits
+    search = _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]})
+    pipe = make_pipeline(MinMaxScaler(), search).fit(X * 16, y)
+    message = (
+        "FiltersDisplay.from_estimator needs the fitted network, not the GridSearchCV that "
+        "chose it. Pass the refitted NumpyCNNClassifier, pipe[-1].best_estimator_: "
+        "FiltersDisplay.from_estimator(pipe[-1].best_estimator_)."
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        FiltersDisplay.from_estimator(pipe)
+    # With X, the message says that X goes through the steps before the search.
+    call = "ActivationsDisplay.from_estimator(pipe[-1].best_estimator_, pipe[:-1].transform(X))."
+    with pytest.raises(TypeError, match=re.escape(call)):
+        ActivationsDisplay.from_estimator(pipe, X[0] * 16)
+    net = pipe[-1].best_estimator_
+    disp = ActivationsDisplay.from_estimator(net, pipe[:-1].transform(X[:1] * 16))
+    assert disp.activations.shape == (SMALL["filters"][0], 8, 8)
+
+
+def test_search_without_refit_is_refused_with_what_to_do(digits):
+    search = _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}, refit=False).fit(*digits)
+    message = (
+        "TrainingCurveDisplay.from_estimator needs a fitted network, and search is a "
+        "GridSearchCV fitted with refit=False, which keeps none. Fit the GridSearchCV "
+        "with refit=True, then pass search.best_estimator_."
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        TrainingCurveDisplay.from_estimator(search)

@@ -164,7 +164,8 @@ class ActivationsDisplay:
         ----------
         estimator : NumpyCNNClassifier or Pipeline
             A fitted classifier, or a fitted Pipeline ending in one (``X``
-            then goes through the steps before it).
+            then goes through the steps before it). Of a fitted search such
+            as GridSearchCV, pass ``search.best_estimator_``.
         X : array-like of shape (n_features,), (1, n_features), (H, W) or \
                 (C, H, W)
             One sample, as a row of features or as an image (a leading axis
@@ -183,8 +184,9 @@ class ActivationsDisplay:
         display : ActivationsDisplay
             The display, plotted.
         """
-        check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        estimator, X = _final_estimator(estimator, X)
+        caller = f"{cls.__name__}.from_estimator"
+        check_matplotlib_support(caller)
+        estimator, X = _final_estimator(estimator, X, caller_name=caller)
         position, number = _resolve_conv_layer(estimator, layer)
         X = _one_sample(estimator, X)
         maps = _feature_maps(estimator, X, position)[0]

@@ -31,14 +31,45 @@ def check_matplotlib_support(caller_name):
         ) from exc
 
 
-def _final_estimator(estimator, X=None):
+def _refuse_search(estimator, caller_name, X, *, in_pipeline=False):
+    """Raise a TypeError saying what to pass instead of the search ``estimator``.
+
+    A fitted search (GridSearchCV and the like, known by ``cv_results_``)
+    holds its network in ``best_estimator_``. The message calls the search
+    ``search``, or ``pipe[-1]`` when it is a Pipeline's last step (``X`` is
+    then the Pipeline's input, which the network sees transformed).
+    """
+    if not hasattr(estimator, "cv_results_"):
+        return
+    kind = type(estimator).__name__
+    name = "pipe[-1]" if in_pipeline else "search"
+    if not hasattr(estimator, "best_estimator_"):
+        raise TypeError(
+            f"{caller_name} needs a fitted network, and {name} is a {kind} fitted "
+            f"with refit=False, which keeps none. Fit the {kind} with refit=True, "
+            f"then pass {name}.best_estimator_."
+        )
+    args = f"{name}.best_estimator_"
+    if X is not None:
+        args += ", pipe[:-1].transform(X)" if in_pipeline else ", X"
+    raise TypeError(
+        f"{caller_name} needs the fitted network, not the {kind} that chose it. "
+        f"Pass the refitted {type(estimator.best_estimator_).__name__}, "
+        f"{name}.best_estimator_: {caller_name}({args})."
+    )
+
+
+def _final_estimator(estimator, X=None, *, caller_name):
     """The fitted network of ``estimator``, and ``X`` as the network sees it.
 
     A :class:`~sklearn.pipeline.Pipeline` stands for its last step; ``X`` then
-    goes through the steps before it.
+    goes through the steps before it. A fitted search is refused with a
+    message that names its ``best_estimator_``.
     """
+    _refuse_search(estimator, caller_name, X)
     if hasattr(estimator, "steps"):
         check_is_fitted(estimator)
+        _refuse_search(estimator[-1], caller_name, X, in_pipeline=True)
         if X is not None:
             X = np.reshape(X, (1, -1)) if np.ndim(X) == 1 else X
             X = estimator[:-1].transform(X)

@@ -133,7 +133,8 @@ class FiltersDisplay:
         Parameters
         ----------
         estimator : NumpyCNNClassifier or Pipeline
-            A fitted classifier, or a fitted Pipeline ending in one.
+            A fitted classifier, or a fitted Pipeline ending in one. Of a
+            fitted search such as GridSearchCV, pass ``search.best_estimator_``.
         layer : int, default=0
             Which convolution layer, counting convolution layers only: 0 is
             the first (``coefs_[0]``), -1 the last.
@@ -148,8 +149,9 @@ class FiltersDisplay:
         display : FiltersDisplay
             The display, plotted.
         """
-        check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        estimator, _ = _final_estimator(estimator)
+        caller = f"{cls.__name__}.from_estimator"
+        check_matplotlib_support(caller)
+        estimator, _ = _final_estimator(estimator, caller_name=caller)
         position, number = _resolve_conv_layer(estimator, layer)
         conv = estimator.layers_[position]
         display = cls(conv.weight.copy(), layer_name=f"convolution layer {number}")

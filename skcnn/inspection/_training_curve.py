@@ -142,7 +142,8 @@ class TrainingCurveDisplay:
         ----------
         estimator : NumpyCNNClassifier, MLPClassifier or Pipeline
             A fitted estimator with ``loss_curve_`` (and ``validation_scores_``,
-            used when not None), or a fitted Pipeline ending in one.
+            used when not None), or a fitted Pipeline ending in one. Of a
+            fitted search such as GridSearchCV, pass ``search.best_estimator_``.
         ax : matplotlib Axes, default=None
             Axes to draw on; None makes a new figure.
         **kwargs : dict
@@ -153,13 +154,14 @@ class TrainingCurveDisplay:
         display : TrainingCurveDisplay
             The display, plotted.
         """
-        check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        estimator, _ = _final_estimator(estimator)
+        caller = f"{cls.__name__}.from_estimator"
+        check_matplotlib_support(caller)
+        estimator, _ = _final_estimator(estimator, caller_name=caller)
         if getattr(estimator, "loss_curve_", None) is None:
-            raise ValueError(
-                f"{type(estimator).__name__} has no loss_curve_: it records none "
-                "(e.g. MLPClassifier with solver='lbfgs')."
-            )
+            why = "expected a NumpyCNNClassifier or MLPClassifier, or a Pipeline ending in one"
+            if hasattr(estimator, "coefs_") and getattr(estimator, "solver", None) == "lbfgs":
+                why = "solver='lbfgs' records no loss per epoch; fit with solver='adam' or 'sgd'"
+            raise ValueError(f"{type(estimator).__name__} has no loss_curve_: {why}.")
         scores = getattr(estimator, "validation_scores_", None)
         display = cls(
             list(estimator.loss_curve_),
