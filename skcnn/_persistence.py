@@ -1,7 +1,6 @@
 """The types a saved skcnn model holds, for ``skops.io.load(..., trusted=...)``."""
 
 from ._classifier import NumpyCNNClassifier
-from ._loss import PoissonLoss, SquaredError
 from ._network import Sequential
 from ._regressor import NumpyCNNRegressor
 from .layers import Conv2D, Dense, Dropout, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh

@@ -29,10 +29,9 @@ from dask_ml.wrappers import Incremental  # noqa: E402
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
 from pictures import MIN_ACCURACY, assert_picture, printed_accuracies  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
 
-from skcnn import NumpyCNNClassifier  # noqa: E402
+from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_cluster.py"
 
@@ -50,13 +49,6 @@ def client(tmp_path_factory):
     ):
         client.wait_for_workers(2, timeout=60)
         yield client
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """The real 8x8 digits in [0, 1]: X_train, X_test, y_train, y_test."""
-    X, y = load_digits(return_X_y=True)
-    return train_test_split(X / 16, y, test_size=0.25, stratify=y, random_state=0)
 
 
 def _load_example():
@@ -78,8 +70,8 @@ def small_cnn(**params):
     return NumpyCNNClassifier(random_state=0, **params)
 
 
-def test_grid_search_fits_on_workers(client, digits):
-    X_train, X_test, y_train, y_test = digits
+def test_grid_search_fits_on_workers(client, digits_split):
+    X_train, X_test, y_train, y_test = digits_split
     search = GridSearchCV(
         small_cnn(max_iter=10), {"learning_rate_init": [1e-3, 1e-2]}, cv=3
     )
@@ -94,8 +86,8 @@ def test_grid_search_fits_on_workers(client, digits):
     assert search.score(X_test, y_test) >= 0.95
 
 
-def test_incremental_streams_chunks_on_workers(client, digits):
-    X_train, X_test, y_train, y_test = digits
+def test_incremental_streams_chunks_on_workers(client, digits_split):
+    X_train, X_test, y_train, y_test = digits_split
     X = da.from_array(X_train, chunks=(150, -1))
     y = da.from_array(y_train, chunks=150)
     n_blocks, n_passes = X.numblocks[0], 8
@@ -123,14 +115,14 @@ def test_incremental_streams_chunks_on_workers(client, digits):
 
 
 @pytest.mark.parametrize("module", [pickle, cloudpickle], ids=["pickle", "cloudpickle"])
-def test_estimator_pickles_and_trains_on(module, digits):
+def test_estimator_pickles_and_trains_on(module, digits_split):
     """What Dask ships between processes: the estimator before and after fit.
 
     A copy must predict the same, and keep training exactly as the original:
     weights, optimizer state and random state travel together, and ``coefs_``
     stay the arrays that the copy trains.
     """
-    X_train, X_test, y_train, _ = digits
+    X_train, X_test, y_train, _ = digits_split
     classes = np.arange(10)
     clf = small_cnn(hidden_layer_sizes=(16,))
 
@@ -170,6 +162,28 @@ def test_example_runs_quick(tmp_path):
     assert_picture(tmp_path / "out" / "dask_cluster_scores.png", result.stdout)
 
 
+def test_incremental_regressor_streams_chunks_on_workers(client, digits_split):
+    """NumpyCNNRegressor under Incremental: float targets, chunk by chunk."""
+    X_train, X_test, _, _ = digits_split
+    # A real target: the ink in the left half of each digit.
+    target = lambda X: X.reshape(-1, 8, 8)[:, :, :4].sum(axis=(1, 2))  # noqa: E731
+    X = da.from_array(X_train, chunks=(150, -1))
+    y = da.from_array(target(X_train), chunks=150)
+    model = Incremental(
+        NumpyCNNRegressor(filters=(8,), hidden_layer_sizes=(16,), dropout=0.0,
+                          learning_rate_init=1e-2, random_state=0),
+        scoring="r2",
+    )
+    for _ in range(6):
+        model.partial_fit(X, y)
+    assert model.estimator_.n_iter_ == 6 * X.numblocks[0]
+    prediction = model.predict(da.from_array(X_test, chunks=(150, -1)))
+    assert isinstance(prediction, da.Array) and prediction.shape == (len(X_test),)
+    score = model.score(da.from_array(X_test, chunks=(150, -1)),
+                        da.from_array(target(X_test), chunks=150))
+    assert score >= 0.8, f"R^2 {score:.3f} after 6 passes"
+
+
 def _fit_with_parallel_training(X, y):
     """Fit as a large network would: shards side by side, worker processes allowed."""
     from skcnn import _parallel, _processes
@@ -187,10 +201,10 @@ def _fit_with_parallel_training(X, y):
             setattr(_parallel, name, value)
 
 
-def test_parallel_training_inside_a_worker_falls_back_to_threads(client, digits):
+def test_parallel_training_inside_a_worker_falls_back_to_threads(client, digits_split):
     """Dask's worker processes are daemonic: no worker processes of our own
     there, the shards run on threads, and the model is the one trained here."""
-    X_train, _, y_train, _ = digits
+    X_train, _, y_train, _ = digits_split
     remote, available = client.submit(_fit_with_parallel_training, X_train, y_train).result()
     assert available is False
     local = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0)

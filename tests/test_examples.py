@@ -2,6 +2,7 @@
 and the accuracy it prints."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,10 @@ PICTURES = {
     "plot_grid_search_pipeline.py": ["grid_search_scores.png"],
     "plot_filters_and_activations.py": ["mnist_filters.png", "mnist_activations.png"],
     "plot_mnist_training_curve.py": ["mnist_training_curve.png"],
+    "plot_rotation_regression.py": ["rotation_regression.png"],
 }
+# Regression examples print errors, not accuracies.
+REGRESSION = {"plot_rotation_regression.py"}
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in NOT_HERE)
 
 
@@ -38,6 +42,12 @@ def test_example_runs_and_saves_its_pictures(script, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for name in PICTURES[script]:
         assert_picture(tmp_path / name, proc.stdout)
+    if script in REGRESSION:
+        # The model drawn learned: its error is far below the target's spread.
+        rmse = float(re.search(r"NumpyCNNRegressor: test RMSE ([\d.]+)", proc.stdout)[1])
+        spread = float(re.search(r"Target standard deviation: ([\d.]+)", proc.stdout)[1])
+        assert rmse < 0.7 * spread, proc.stdout
+        return
     # The model drawn learned: every accuracy printed (test, validation,
     # cross-validation) is far above chance.
     accuracies = printed_accuracies(proc.stdout)

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -20,7 +19,7 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
 
-from skcnn import NumpyCNNClassifier  # noqa: E402
+from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
 from skcnn.inspection import (  # noqa: E402
     ActivationsDisplay,
     FiltersDisplay,
@@ -32,15 +31,9 @@ SMALL = dict(filters=(4, 6), hidden_layer_sizes=(16,), max_iter=3, random_state=
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:300] / 16, y[:300]
-
-
-@pytest.fixture(scope="module")
-def clf(digits):
+def clf(few_digits):
     """A relu network of two conv blocks, trained with early stopping."""
-    return NumpyCNNClassifier(early_stopping=True, **SMALL).fit(*digits)
+    return NumpyCNNClassifier(early_stopping=True, **SMALL).fit(*few_digits)
 
 
 @pytest.fixture(autouse=True)
@@ -129,8 +122,8 @@ def test_filters_display_from_arrays():
 # ---------------------------------------------------------- activations
 
 
-def test_activations_are_the_relu_maps_before_pooling(clf, digits):
-    X, _ = digits
+def test_activations_are_the_relu_maps_before_pooling(clf, few_digits):
+    X, _ = few_digits
     for layer, position in enumerate(_conv_positions(clf)):
         disp = ActivationsDisplay.from_estimator(clf, X[0], layer=layer)
         outputs = clf.layer_outputs(X[:1])
@@ -143,8 +136,8 @@ def test_activations_are_the_relu_maps_before_pooling(clf, digits):
         assert disp.layer_name == f"convolution layer {layer} + ReLU"
 
 
-def test_activations_are_the_activation_layer_output(digits):
-    X, y = digits
+def test_activations_are_the_activation_layer_output(few_digits):
+    X, y = few_digits
     clf = NumpyCNNClassifier(activation="tanh", **SMALL).fit(X, y)
     position = _conv_positions(clf)[1]
     disp = ActivationsDisplay.from_estimator(clf, X[3], layer=1)
@@ -154,8 +147,8 @@ def test_activations_are_the_activation_layer_output(digits):
     assert disp.layer_name == "convolution layer 1 + Tanh"
 
 
-def test_activations_plot_one_axes_and_image_per_map(clf, digits):
-    disp = ActivationsDisplay.from_estimator(clf, digits[0][0], layer=0)
+def test_activations_plot_one_axes_and_image_per_map(clf, few_digits):
+    disp = ActivationsDisplay.from_estimator(clf, few_digits[0][0], layer=0)
     n_maps = clf.coefs_[0].shape[0]
     assert disp.activations.shape == (n_maps, 8, 8)
     assert isinstance(disp.figure_, Figure)
@@ -169,16 +162,16 @@ def test_activations_plot_one_axes_and_image_per_map(clf, digits):
 @pytest.mark.parametrize(
     "shape", [(64,), (1, 64), (8, 8), (1, 8, 8), (1, 1, 8, 8)], ids=str
 )
-def test_activations_accept_one_sample_in_every_form(clf, digits, shape):
-    x = digits[0][5]
+def test_activations_accept_one_sample_in_every_form(clf, few_digits, shape):
+    x = few_digits[0][5]
     expected = ActivationsDisplay.from_estimator(clf, x).activations
     disp = ActivationsDisplay.from_estimator(clf, x.reshape(shape))
     np.testing.assert_array_equal(disp.activations, expected)
 
 
 @pytest.mark.parametrize("shape", [(2, 64), (2, 8, 8), (2, 1, 8, 8)], ids=str)
-def test_activations_refuse_several_samples(clf, digits, shape):
-    X = digits[0][:2].reshape(shape)
+def test_activations_refuse_several_samples(clf, few_digits, shape):
+    X = few_digits[0][:2].reshape(shape)
     with pytest.raises(ValueError, match="X must hold one sample, but it holds 2"):
         ActivationsDisplay.from_estimator(clf, X)
 
@@ -213,8 +206,8 @@ def test_training_curve_with_validation_scores(clf):
     assert disp.score_ax_.figure is disp.figure_
 
 
-def test_training_curve_without_validation_scores(digits):
-    clf = NumpyCNNClassifier(**SMALL).fit(*digits)
+def test_training_curve_without_validation_scores(few_digits):
+    clf = NumpyCNNClassifier(**SMALL).fit(*few_digits)
     assert clf.validation_scores_ is None
     disp = TrainingCurveDisplay.from_estimator(clf, mark_best=False)
     assert disp.validation_scores is None
@@ -222,18 +215,18 @@ def test_training_curve_without_validation_scores(digits):
     np.testing.assert_array_equal(disp.line_.get_ydata(), clf.loss_curve_)
 
 
-def test_training_curve_of_mlp_classifier(digits):
-    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(*digits)
+def test_training_curve_of_mlp_classifier(few_digits):
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(*few_digits)
     disp = TrainingCurveDisplay.from_estimator(mlp)
     np.testing.assert_array_equal(disp.loss_curve, mlp.loss_curve_)
-    lbfgs = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3).fit(*digits)
+    lbfgs = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3).fit(*few_digits)
     message = "MLPClassifier has no loss_curve_: solver='lbfgs' records no loss per epoch"
     with pytest.raises(ValueError, match=message):
         TrainingCurveDisplay.from_estimator(lbfgs)
 
 
-def test_training_curve_of_a_model_that_is_no_network(digits):
-    pipe = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=50)).fit(*digits)
+def test_training_curve_of_a_model_that_is_no_network(few_digits):
+    pipe = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=50)).fit(*few_digits)
     message = (
         "LogisticRegression has no loss_curve_: expected a NumpyCNNClassifier or "
         "MLPClassifier, or a Pipeline ending in one."
@@ -252,7 +245,7 @@ def test_training_curve_display_from_arrays():
 # ------------------------------------------------------------------ ax=
 
 
-def test_ax_is_honoured(clf, digits):
+def test_ax_is_honoured(clf, few_digits):
     fig, (ax_curve, ax_filters, ax_maps) = plt.subplots(1, 3)
     curve = TrainingCurveDisplay.from_estimator(clf, ax=ax_curve)
     assert curve.ax_ is ax_curve and curve.figure_ is fig
@@ -261,17 +254,17 @@ def test_ax_is_honoured(clf, digits):
     assert filters.figure_ is fig
     assert set(filters.axes_) <= set(ax_filters.child_axes)
     assert not ax_filters.axison
-    maps = ActivationsDisplay.from_estimator(clf, digits[0][0], ax=ax_maps)
+    maps = ActivationsDisplay.from_estimator(clf, few_digits[0][0], ax=ax_maps)
     assert maps.figure_ is fig and set(maps.axes_) <= set(ax_maps.child_axes)
 
 
-def test_ax_as_an_array_of_axes(clf, digits):
+def test_ax_as_an_array_of_axes(clf, few_digits):
     fig, grid = plt.subplots(2, 3)
     disp = FiltersDisplay.from_estimator(clf, layer=0, ax=grid)  # 4 filters, 6 Axes
     assert list(disp.axes_) == list(grid.ravel()[:4])
     assert [ax.axison for ax in grid.ravel()[4:]] == [False, False]
     with pytest.raises(ValueError, match="ax holds 4 Axes but there are 6 images"):
-        ActivationsDisplay.from_estimator(clf, digits[0][0], layer=1, ax=grid.ravel()[:4])
+        ActivationsDisplay.from_estimator(clf, few_digits[0][0], layer=1, ax=grid.ravel()[:4])
     with pytest.raises(TypeError, match="ax must be None, a matplotlib Axes"):
         FiltersDisplay.from_estimator(clf, ax=["not an Axes"])
 
@@ -280,11 +273,11 @@ def test_ax_as_an_array_of_axes(clf, digits):
 
 
 @pytest.mark.parametrize("display", ["filters", "activations"])
-def test_layer_out_of_range(clf, digits, display):
+def test_layer_out_of_range(clf, few_digits, display):
     def make(estimator, layer):
         if display == "filters":
             return FiltersDisplay.from_estimator(estimator, layer=layer)
-        return ActivationsDisplay.from_estimator(estimator, digits[0][0], layer=layer)
+        return ActivationsDisplay.from_estimator(estimator, few_digits[0][0], layer=layer)
 
     message = "layer=2 is out of range: the model has 2 convolution layers"
     with pytest.raises(ValueError, match=message):
@@ -294,23 +287,23 @@ def test_layer_out_of_range(clf, digits, display):
     for bad in ["0", 1.0, True]:
         with pytest.raises(TypeError, match=f"layer must be an int.*Received layer={bad!r}"):
             make(clf, bad)
-    mlp_like = NumpyCNNClassifier(filters=(), hidden_layer_sizes=(8,), max_iter=1).fit(*digits)
+    mlp_like = NumpyCNNClassifier(filters=(), hidden_layer_sizes=(8,), max_iter=1).fit(*few_digits)
     with pytest.raises(ValueError, match="the model has 0 convolution layers"):
         make(mlp_like, 0)
 
 
-def test_unfitted_estimator(digits):
+def test_unfitted_estimator(few_digits):
     clf = NumpyCNNClassifier()
     with pytest.raises(NotFittedError):
         TrainingCurveDisplay.from_estimator(clf)
     with pytest.raises(NotFittedError):
         FiltersDisplay.from_estimator(clf)
     with pytest.raises(NotFittedError):
-        ActivationsDisplay.from_estimator(clf, digits[0][0])
+        ActivationsDisplay.from_estimator(clf, few_digits[0][0])
 
 
-def test_pipeline_stands_for_its_classifier(digits):
-    X, y = digits
+def test_pipeline_stands_for_its_classifier(few_digits):
+    X, y = few_digits
     pipe = make_pipeline(MinMaxScaler(), NumpyCNNClassifier(**SMALL)).fit(X * 16, y)
     net = pipe[-1]
     np.testing.assert_array_equal(FiltersDisplay.from_estimator(pipe).filters, net.coefs_[0])
@@ -334,13 +327,13 @@ def _search(estimator, param_grid, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def search(digits):
-    return _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}).fit(*digits)
+def search(few_digits):
+    return _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}).fit(*few_digits)
 
 
 @pytest.mark.parametrize("display", DISPLAYS)
-def test_search_is_refused_with_what_to_pass(search, digits, display):
-    X = digits[0]
+def test_search_is_refused_with_what_to_pass(search, few_digits, display):
+    X = few_digits[0]
     args = "search.best_estimator_" + (", X" if display == "ActivationsDisplay" else "")
     message = (
         f"{display}.from_estimator needs the fitted network, not the GridSearchCV that "
@@ -353,8 +346,8 @@ def test_search_is_refused_with_what_to_pass(search, digits, display):
     assert DISPLAYS[display](search.best_estimator_, X).figure_ is not None
 
 
-def test_search_of_a_pipeline_is_refused_with_what_to_pass(digits):
-    X, y = digits
+def test_search_of_a_pipeline_is_refused_with_what_to_pass(few_digits):
+    X, y = few_digits
     pipe = make_pipeline(MinMaxScaler(), NumpyCNNClassifier(**SMALL))
     search = _search(pipe, {"numpycnnclassifier__batch_size": [32]}).fit(X * 16, y)
     message = (
@@ -368,8 +361,8 @@ def test_search_of_a_pipeline_is_refused_with_what_to_pass(digits):
     assert disp.loss_curve == search.best_estimator_[-1].loss_curve_
 
 
-def test_pipeline_ending_in_a_search_is_refused_with_what_to_pass(digits):
-    X, y = digits
+def test_pipeline_ending_in_a_search_is_refused_with_what_to_pass(few_digits):
+    X, y = few_digits
     search = _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]})
     pipe = make_pipeline(MinMaxScaler(), search).fit(X * 16, y)
     message = (
@@ -388,8 +381,8 @@ def test_pipeline_ending_in_a_search_is_refused_with_what_to_pass(digits):
     assert disp.activations.shape == (SMALL["filters"][0], 8, 8)
 
 
-def test_search_without_refit_is_refused_with_what_to_do(digits):
-    search = _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}, refit=False).fit(*digits)
+def test_search_without_refit_is_refused_with_what_to_do(few_digits):
+    search = _search(NumpyCNNClassifier(**SMALL), {"batch_size": [32]}, refit=False).fit(*few_digits)
     message = (
         "TrainingCurveDisplay.from_estimator needs a fitted network, and search is a "
         "GridSearchCV fitted with refit=False, which keeps none. Fit the GridSearchCV "
@@ -397,3 +390,16 @@ def test_search_without_refit_is_refused_with_what_to_do(digits):
     )
     with pytest.raises(TypeError, match=re.escape(message)):
         TrainingCurveDisplay.from_estimator(search)
+
+
+def test_the_displays_draw_a_regressor(few_digits):
+    X, y = few_digits
+    reg = NumpyCNNRegressor(early_stopping=True, **SMALL).fit(X, y.astype(float))
+    curve = TrainingCurveDisplay.from_estimator(reg)
+    assert list(curve.loss_curve) == reg.loss_curve_
+    assert list(curve.validation_scores) == reg.validation_scores_
+    filters = FiltersDisplay.from_estimator(reg, layer=1)
+    np.testing.assert_array_equal(filters.filters, reg.coefs_[1])
+    maps = ActivationsDisplay.from_estimator(reg, X[0], layer=0)
+    assert maps.activations.shape == (SMALL["filters"][0], 8, 8)
+

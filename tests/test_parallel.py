@@ -1,27 +1,18 @@
 """Data-parallel training: shards on threads give the batch's exact gradients."""
 
 import multiprocessing
-import os
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_info
 
 from skcnn import NumpyCNNClassifier, _parallel, _processes
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
 from skcnn.optimizers import SGD, Adam
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16, y
 
 
 def force_threads(monkeypatch, n, processes=False):
@@ -301,7 +292,17 @@ def test_workers_that_cannot_start_leave_the_shards_to_threads(digits, monkeypat
 
     force_threads(monkeypatch, 2, processes=True)
     monkeypatch.setattr(_processes, "ShardProcesses", cannot_start)
+    ran_on = set()
+    original = _parallel.ShardedStep._run
+
+    def spy(self, *args):
+        ran_on.add(threading.current_thread().name.split("_")[0])
+        return original(self, *args)
+
+    monkeypatch.setattr(_parallel.ShardedStep, "_run", spy)
     got = NumpyCNNClassifier(**params).fit(X, y)
+    # The other shards ran on a thread of ours, not on a worker process.
+    assert ran_on == {"MainThread", "skcnn"}
     for a, b in zip(expected.coefs_, got.coefs_):
         np.testing.assert_array_equal(a, b)
 

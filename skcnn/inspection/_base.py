@@ -83,7 +83,7 @@ def _conv_positions(estimator):
     if not hasattr(estimator, "layers_"):
         raise TypeError(
             f"{type(estimator).__name__} has no layers_: expected a fitted "
-            "NumpyCNNClassifier (or a Pipeline ending in one)."
+            "NumpyCNNClassifier or NumpyCNNRegressor (or a Pipeline ending in one)."
         )
     return [i for i, lay in enumerate(estimator.layers_) if isinstance(lay, Conv2D)]
 
