@@ -84,6 +84,14 @@ for name, model in models.items():
     print(f"{name}: test RMSE {errors[name]:.2f} degrees "
           f"({time.perf_counter() - started:.0f} s to fit)")
 print(f"Target standard deviation: {y_test.std():.2f} degrees")
+labels_test = labels[n_train : n_train + n_test]
+per_digit = {
+    digit: root_mean_squared_error(y_test[labels_test == digit],
+                                   predictions["NumpyCNNRegressor"][labels_test == digit])
+    for digit in range(10)
+}
+print("NumpyCNNRegressor test RMSE by digit: "
+      + ", ".join(f"{digit}: {error:.1f}" for digit, error in per_digit.items()))
 ratio = errors["NumpyCNNRegressor"] / errors["MLPRegressor"]
 print(f"RMSE ratio NumpyCNNRegressor / MLPRegressor: {ratio:.2f}")
 
