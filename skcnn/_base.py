@@ -107,6 +107,7 @@ class BaseCNN(BaseEstimator):
         image_shape, solver, alpha, dropout, batch_size, learning_rate_init, max_iter, tol,
         n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
         beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
+        learning_rate, power_t,
     ):
         self.filters = filters
         self.kernel_size = kernel_size
@@ -136,6 +137,8 @@ class BaseCNN(BaseEstimator):
         self.warm_start = warm_start
         self.dtype = dtype
         self.n_jobs = n_jobs
+        self.learning_rate = learning_rate
+        self.power_t = power_t
 
     # ------------------------------------------------- what a subclass gives
 
@@ -310,6 +313,7 @@ class BaseCNN(BaseEstimator):
         self.image_shape_ = call.image_shape
         self._optimizer = None
         self.n_iter_ = 0
+        self._epochs = 0  # every epoch since initialization: names the dropout masks
         self.t_ = 0
         self.loss_ = None
         self.loss_curve_ = []
@@ -349,7 +353,8 @@ class BaseCNN(BaseEstimator):
     def _make_optimizer(self):
         params = self._network.params
         if self.solver == "sgd":
-            return SGD(params, self.learning_rate_init, self.momentum, self.nesterovs_momentum)
+            return SGD(params, self.learning_rate_init, self.momentum, self.nesterovs_momentum,
+                       self.learning_rate, self.power_t)
         return Adam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     # ------------------------------------------------------------- training
@@ -362,6 +367,7 @@ class BaseCNN(BaseEstimator):
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
         if not incremental:
             self._no_improvement_count = 0
+        self.n_iter_ = 0  # epochs of this call, as in MLPClassifier
         X, y, w = call.train
         rng = call.rng
         n_batches = batch_count(X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
@@ -369,7 +375,7 @@ class BaseCNN(BaseEstimator):
         n_epochs = 1 if incremental else self.max_iter
         best_params = None
         started = time.perf_counter()
-        if self.verbose and self.n_iter_ == 0:
+        if self.verbose and self._epochs == 0:
             print(
                 f"Training on {X.shape[0]} samples read as "
                 f"{' x '.join(map(str, self.image_shape_))} images "
@@ -413,16 +419,22 @@ class BaseCNN(BaseEstimator):
                     )
                     break
                 self.n_iter_ += 1
+                self._epochs += 1
                 self.t_ += X.shape[0]
                 self.loss_ = loss
                 self.loss_curve_.append(loss)
                 improved = self._track_progress(call.val)
                 if improved and call.val is not None:
                     best_params = [p.copy() for p in self._network.params]
+                self._optimizer.iteration_ends(self.t_)
                 if self.verbose:
                     self._print_progress(epoch, n_epochs, started)
                 if not incremental and self._no_improvement_count > self.n_iter_no_change:
-                    break
+                    # Stop, unless the optimizer takes a smaller step instead
+                    # (solver="sgd", learning_rate="adaptive").
+                    if self._optimizer.trigger_stopping():
+                        break
+                    self._no_improvement_count = 0
             else:
                 if not incremental:
                     warnings.warn(
@@ -447,7 +459,7 @@ class BaseCNN(BaseEstimator):
             if weight == 0:
                 continue
             X_batch = X[batch].reshape((-1,) + self.image_shape_)
-            loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self.n_iter_, index))
+            loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self._epochs, index))
             if not np.isfinite(loss):
                 return loss, "diverged"
             total_loss += loss * weight
@@ -508,21 +520,24 @@ class BaseCNN(BaseEstimator):
         """
         loss = self.loss_curve_[-1]
         if val is None:
+            if self.best_loss_ is None:  # the previous call stopped early
+                self.best_loss_ = np.inf
             stalled = loss > self.best_loss_ - self.tol
             improved = loss < self.best_loss_
+            self.best_loss_ = min(self.best_loss_, loss)
         else:
             score = self._validation_score(*val)
             self.validation_scores_.append(score)
             stalled = score < self.best_validation_score_ + self.tol
             improved = score > self.best_validation_score_
             self.best_validation_score_ = max(self.best_validation_score_, score)
-        self.best_loss_ = min(self.best_loss_, loss)
+            self.best_loss_ = None  # as MLPClassifier: the validation score rules
         self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
         return improved
 
     def _print_progress(self, epoch, n_epochs, started):
         elapsed = time.perf_counter() - started
-        line = f"Epoch {self.n_iter_}, loss = {self.loss_:.6f}"
+        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
         if self.validation_scores_:
             line += f", validation score = {self.validation_scores_[-1]:.4f}"
         per_epoch = elapsed / (epoch + 1)

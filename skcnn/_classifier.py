@@ -63,6 +63,15 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         repeated samples).
     learning_rate_init : float, default=0.002
         Step size of the optimizer.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        How ``solver="sgd"`` changes its step size, as in MLPClassifier:
+        "constant" keeps ``learning_rate_init``; "invscaling" uses
+        ``learning_rate_init / (t_ + 1) ** power_t`` after every epoch;
+        "adaptive" divides the step by 5 each time ``n_iter_no_change``
+        epochs pass without progress, instead of stopping, until it is
+        below 1e-6. Adam ignores it.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     max_iter : int, default=200
         Maximum number of epochs (passes over the data) of one ``fit``.
     tol : float, default=1e-4
@@ -97,7 +106,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         Seeds the weight initialization, shuffling and the early-stopping
         split. An int gives bit-identical models on every fit.
     verbose : bool or int, default=False
-        Print one line per epoch: loss, validation score, seconds, time left.
+        Print how the samples are read, then one line per epoch as
+        MLPClassifier does (``Iteration N, loss = ...``), with the
+        validation score, seconds per epoch and time left.
     warm_start : bool, default=False
         Let ``fit`` continue from the current weights instead of starting over.
     class_weight : dict, "balanced" or None, default=None
@@ -141,15 +152,17 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         Training loss (with the L2 penalty) of the last epoch.
     loss_curve_ : list of float
         Training loss of every epoch.
-    best_loss_ : float
-        Lowest training loss seen.
+    best_loss_ : float or None
+        Lowest training loss seen; None after a fit with early stopping,
+        whose best epoch is the best validation score (as in MLPClassifier).
     validation_scores_ : list of float or None
         Validation accuracy of every epoch with ``early_stopping``, else None.
     best_validation_score_ : float or None
         Best validation accuracy with ``early_stopping``, else None.
     n_iter_ : int
-        Epochs trained since the model was initialized (``warm_start`` and
-        ``partial_fit`` add to it).
+        Epochs run by the last call of ``fit`` or ``partial_fit`` (as in
+        MLPClassifier: one after ``partial_fit``); ``loss_curve_`` and ``t_``
+        count every epoch since the model was initialized.
     t_ : int
         Training samples seen since the model was initialized.
 
@@ -200,6 +213,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         class_weight=None,
         dtype=np.float32,
         n_jobs=None,
+        learning_rate="constant",
+        power_t=0.5,
     ):
         super().__init__(
             filters=filters,
@@ -230,6 +245,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             warm_start=warm_start,
             dtype=dtype,
             n_jobs=n_jobs,
+            learning_rate=learning_rate,
+            power_t=power_t,
         )
         self.class_weight = class_weight
     # ------------------------------------------------------------------ fit
@@ -255,7 +272,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on the given data, keeping the current weights.
 
         Parameters
@@ -265,11 +282,11 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             Training images or signals.
         y : array-like of shape (n_samples,)
             Class labels, all of them in ``classes``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights.
         classes : array-like of shape (n_classes,), default=None
             Every class the model will ever see. Required on the first call,
             optional (and checked) afterwards.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights.
 
         Returns
         -------
@@ -292,15 +309,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
                 "class frequencies of a stream are not known. Pass a dict."
             )
         check_classification_targets(y)
-        if cold:
-            classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if len(classes_) < 2:
-                where = "the data contains" if classes is None else "classes holds"
-                raise ValueError(
-                    f"{type(self).__name__} needs at least 2 classes, but {where} "
-                    f"only one class: {classes_.tolist()[0]!r}."
-                )
-            return classes_
+        if cold:  # one class is fine, as in MLPClassifier: the model predicts it
+            return np.unique(y) if classes is None else np.unique(np.asarray(classes))
         if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"classes={np.asarray(classes).tolist()!r} is not the same as on the "

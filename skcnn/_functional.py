@@ -474,7 +474,8 @@ def sample_keys(X):
     The rows are hashed as float32, so that float32 and float64 copies of
     the same data get the same keys.
     """
-    bits = np.ascontiguousarray(X, dtype=np.float32).view(np.uint32)
+    with np.errstate(over="ignore"):  # values beyond float32's range hash as inf
+        bits = np.ascontiguousarray(X, dtype=np.float32).view(np.uint32)
     rows = bits.astype(np.uint64)
     rows *= _column_hashes(bits.shape[1], mix_seed(0x5EED, bits.shape[1])) | np.uint64(1)
     return _splitmix64(rows.sum(axis=1, dtype=np.uint64))

@@ -98,6 +98,8 @@ def validate_hyperparameters(est):
             _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
     _choice("solver", est.solver, {"adam", "sgd"})
+    _choice("learning_rate", est.learning_rate, {"constant", "invscaling", "adaptive"})
+    _real("power_t", est.power_t, 0, np.inf, True, False)
     _real("alpha", est.alpha, 0, np.inf, True, False)
     if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
         if not _is_int(est.batch_size) or est.batch_size < 1:

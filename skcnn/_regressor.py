@@ -66,6 +66,15 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         repeated samples).
     learning_rate_init : float, default=0.002
         Step size of the optimizer.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        How ``solver="sgd"`` changes its step size, as in MLPClassifier:
+        "constant" keeps ``learning_rate_init``; "invscaling" uses
+        ``learning_rate_init / (t_ + 1) ** power_t`` after every epoch;
+        "adaptive" divides the step by 5 each time ``n_iter_no_change``
+        epochs pass without progress, instead of stopping, until it is
+        below 1e-6. Adam ignores it.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     max_iter : int, default=200
         Maximum number of epochs (passes over the data) of one ``fit``.
     tol : float, default=1e-4
@@ -99,7 +108,9 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         Seeds the weight initialization, shuffling and the early-stopping
         split. An int gives bit-identical models on every fit.
     verbose : bool or int, default=False
-        Print one line per epoch: loss, validation score, seconds, time left.
+        Print how the samples are read, then one line per epoch as
+        MLPClassifier does (``Iteration N, loss = ...``), with the
+        validation score, seconds per epoch and time left.
     warm_start : bool, default=False
         Let ``fit`` continue from the current weights instead of starting over.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -140,15 +151,17 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         Training loss (with the L2 penalty) of the last epoch.
     loss_curve_ : list of float
         Training loss of every epoch.
-    best_loss_ : float
-        Lowest training loss seen.
+    best_loss_ : float or None
+        Lowest training loss seen; None after a fit with early stopping,
+        whose best epoch is the best validation score (as in MLPClassifier).
     validation_scores_ : list of float or None
         Validation R^2 of every epoch with early stopping, else None.
     best_validation_score_ : float or None
         Best validation R^2 with early stopping, else None.
     n_iter_ : int
-        Epochs trained since the model was initialized (``warm_start`` and
-        ``partial_fit`` add to it).
+        Epochs run by the last call of ``fit`` or ``partial_fit`` (as in
+        MLPClassifier: one after ``partial_fit``); ``loss_curve_`` and ``t_``
+        count every epoch since the model was initialized.
     t_ : int
         Training samples seen since the model was initialized.
 
@@ -200,6 +213,8 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         warm_start=False,
         dtype=np.float32,
         n_jobs=None,
+        learning_rate="constant",
+        power_t=0.5,
     ):
         super().__init__(
             filters=filters,
@@ -230,6 +245,8 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
             warm_start=warm_start,
             dtype=dtype,
             n_jobs=n_jobs,
+            learning_rate=learning_rate,
+            power_t=power_t,
         )
         self.loss = loss
     def fit(self, X, y, sample_weight=None):

@@ -28,6 +28,14 @@ class _Optimizer:
         for item in zip(params, grads, *state):
             update(*item)
 
+    def iteration_ends(self, time_step):
+        """Called after every epoch with the samples seen so far (``t_``)."""
+
+    def trigger_stopping(self):
+        """Training has stalled: True to stop, False to go on (having changed
+        something, as a smaller step)."""
+        return True
+
     def begin_step(self):
         """Start a step: its update rule ``update(param, grad, *state)`` and
         the state lists (each aligned with the parameters)."""
@@ -61,14 +69,36 @@ class SGD(_Optimizer):
     params : list of ndarray
         The parameter arrays (the optimizer's state takes their shapes).
     learning_rate : float, default=0.1
+        The initial step size.
     momentum : float, default=0.9
     nesterov : bool, default=True
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        As MLPClassifier's ``learning_rate``: "invscaling" sets the step to
+        ``learning_rate / (t + 1) ** power_t`` after every epoch, ``t``
+        being the samples seen; "adaptive" divides it by 5 whenever training
+        stalls (see ``trigger_stopping``), until it falls below 1e-6.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
     """
 
-    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True):
+    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True,
+                 schedule="constant", power_t=0.5):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
+        self.schedule = schedule
+        self.power_t = float(power_t)
+        self.learning_rate_init = float(learning_rate)
         super().__init__(params, learning_rate)
+
+    def iteration_ends(self, time_step):
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self):
+        if self.schedule != "adaptive" or self.learning_rate <= 1e-6:
+            return True
+        self.learning_rate /= 5.0
+        return False
 
     def _init_state(self, params):
         self.velocities = [np.zeros_like(p) for p in params]

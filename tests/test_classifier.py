@@ -160,7 +160,8 @@ def test_partial_fit_streaming(digits_split):
     for epoch in range(5):
         for chunk in np.array_split(np.arange(len(X_train)), 5):
             clf.partial_fit(X_train[chunk], y_train[chunk], classes=classes if epoch == 0 else None)
-    assert clf.n_iter_ == 25
+    # As MLPClassifier: n_iter_ counts the epochs of the last call, t_ every sample seen.
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 25 and clf.t_ == 5 * len(X_train)
     assert clf.score(X_test, y_test) >= 0.93
     with pytest.raises(ValueError, match=r"labels not in classes: \[11\]"):
         clf.partial_fit(X_train[:3], [1, 11, 2])
@@ -180,7 +181,7 @@ def test_warm_start_continues_training(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     clf = small(max_iter=2, warm_start=True).fit(X_train, y_train)
     clf.fit(X_train, y_train)
-    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 4  # n_iter_: this call's epochs
     # It continued from the trained weights (with a new optimizer, as
     # MLPClassifier): its third epoch starts where a fresh first epoch never is.
     fresh = small(max_iter=2).fit(X_train, y_train)
@@ -197,7 +198,7 @@ def test_warm_start_and_partial_fit_take_a_new_dropout_rate(digits_split, monkey
     X_train, _, y_train, _ = digits_split
     clf = small(max_iter=1, warm_start=True, dropout=0.5).fit(X_train, y_train)
     clf.set_params(dropout=0.2).fit(X_train, y_train)
-    assert clf.n_iter_ == 2
+    assert len(clf.loss_curve_) == 2
     assert [layer.rate for layer in clf.layers_ if isinstance(layer, Dropout)] == [0.2]
     clf.set_params(dropout=0.3).partial_fit(X_train, y_train)
     assert [layer.rate for layer in clf.layers_ if isinstance(layer, Dropout)] == [0.3]
@@ -221,6 +222,7 @@ def test_early_stopping_keeps_the_best_weights(digits_split):
     clf = small(early_stopping=True, max_iter=30, n_iter_no_change=3).fit(X_train, y_train)
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None  # as MLPClassifier: the validation score rules
     assert clf.score(X_test, y_test) >= 0.93
 
 
@@ -229,7 +231,7 @@ def test_verbose_prints_one_line_per_epoch(digits_split, capsys):
     small(max_iter=3, verbose=True, early_stopping=True).fit(X_train, y_train)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("Training on ")
-    assert lines[1].startswith("Epoch 1, loss = ")
+    assert lines[1].startswith("Iteration 1, loss = ")  # as MLPClassifier
     assert "validation score = " in lines[1] and "s/epoch" in lines[1] and "left" in lines[1]
 
 
@@ -299,3 +301,32 @@ def test_verbose_says_how_samples_are_read(capsys):
     NumpyCNNClassifier(filters=(2,), max_iter=1, verbose=True).fit(rng.rand(20, 100), np.arange(20) % 2)
     first = capsys.readouterr().out.splitlines()[0]
     assert "20 samples read as 1 x 10 x 10 images" in first and "float32" in first
+
+
+def test_a_single_class_fits_and_predicts_that_class(digits_split):
+    """As MLPClassifier: one class in y is a model that predicts it."""
+    X_train, X_test, _, _ = digits_split
+    clf = small(max_iter=2).fit(X_train[:40], np.full(40, "seven"))
+    assert clf.classes_.tolist() == ["seven"]
+    assert (clf.predict(X_test) == "seven").all()
+    np.testing.assert_array_equal(clf.predict_proba(X_test), np.ones((len(X_test), 1)))
+    streamed = small().partial_fit(X_train[:40], np.full(40, 3), classes=[3])
+    assert (streamed.predict(X_test[:5]) == 3).all()
+
+
+
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "adaptive"])
+def test_sgd_learning_rate_schedules_as_mlpclassifier(digits_split, schedule):
+    X_train, X_test, y_train, y_test = digits_split
+    # tol=10: every epoch after the first counts as no progress.
+    clf = small(solver="sgd", learning_rate=schedule, power_t=0.25, n_iter_no_change=1,
+                tol=10.0, max_iter=6, learning_rate_init=0.05)
+    clf.fit(X_train, y_train)
+    step = clf._optimizer.learning_rate
+    if schedule == "constant":  # stops when no progress for 2 epochs, as MLP
+        assert clf.n_iter_ == 3 and step == 0.05
+    elif schedule == "invscaling":
+        assert clf.n_iter_ == 3 and step == pytest.approx(0.05 / (clf.t_ + 1) ** 0.25)
+    else:  # divides the step by 5 instead of stopping, twice in 6 epochs
+        assert clf.n_iter_ == 6 and step == pytest.approx(0.05 / 25)
+    assert clf.score(X_test, y_test) > 0.5

@@ -104,7 +104,7 @@ def test_incremental_streams_chunks_on_workers(client, digits_split):
     assert sum(partial_fits.values()) == n_passes * n_blocks
     assert set(partial_fits) <= set(client.scheduler_info()["workers"])
     # The model that came back saw every chunk of every pass, one epoch each.
-    assert model.estimator_.n_iter_ == n_passes * n_blocks
+    assert len(model.estimator_.loss_curve_) == n_passes * n_blocks
     assert model.estimator_.t_ == n_passes * len(X_train)
 
     X_test = da.from_array(X_test, chunks=(150, -1))
@@ -139,7 +139,7 @@ def test_estimator_pickles_and_trains_on(module, digits_split):
     assert_array_equal(copy.predict_proba(X_test), clf.predict_proba(X_test))
     for ours, theirs in zip(clf.coefs_ + clf.intercepts_, copy.coefs_ + copy.intercepts_):
         assert_array_equal(ours, theirs)
-    assert copy.n_iter_ == clf.n_iter_ == 2
+    assert len(copy.loss_curve_) == len(clf.loss_curve_) == 2
 
 
 def test_example_runs_quick(tmp_path):
@@ -176,7 +176,7 @@ def test_incremental_regressor_streams_chunks_on_workers(client, digits_split):
     )
     for _ in range(6):
         model.partial_fit(X, y)
-    assert model.estimator_.n_iter_ == 6 * X.numblocks[0]
+    assert len(model.estimator_.loss_curve_) == 6 * X.numblocks[0]
     prediction = model.predict(da.from_array(X_test, chunks=(150, -1)))
     assert isinstance(prediction, da.Array) and prediction.shape == (len(X_test),)
     score = model.score(da.from_array(X_test, chunks=(150, -1)),

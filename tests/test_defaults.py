@@ -9,14 +9,19 @@ from skcnn import NumpyCNNClassifier
 
 
 def test_default_parameters_on_digits_beat_svc_and_reach_99_percent():
-    # Measured with these folds (random_state 0 to 4 of the CNN): 0.9911,
-    # 0.9905, 0.9928, 0.9917, 0.9911; SVC 0.9872. The seed moves the CNN by
-    # about +-0.001.
+    # Measured with these folds (float32, the default), random_state 0 to 4 of
+    # the CNN: 0.9900, 0.9922, 0.9922, 0.9928, 0.9933 (mean 0.9921); SVC
+    # 0.9872. The seed moves the CNN by about +-0.001, so two seeds are
+    # averaged. The folds run two at a time (joblib's workers, one BLAS
+    # thread each): the digits network trains on one thread anyway.
     X, y = load_digits(return_X_y=True)
     X = X / 16
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-    cnn = cross_val_score(NumpyCNNClassifier(random_state=0), X, y, cv=folds)
+    cnn = np.array([
+        cross_val_score(NumpyCNNClassifier(random_state=seed), X, y, cv=folds, n_jobs=2)
+        for seed in (0, 1)
+    ])
     svc = cross_val_score(SVC(), X, y, cv=folds)
     assert cnn.mean() >= 0.99
-    assert cnn.mean() >= svc.mean()
+    assert np.all(cnn.mean(axis=1) >= svc.mean())
     assert np.all(cnn >= 0.975)

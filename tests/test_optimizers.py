@@ -218,3 +218,28 @@ def test_state_round_trip(make):
         fresh.step(fresh_params, grads)
     for p, a in zip(fresh_params, after):
         np.testing.assert_array_equal(p, a)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "invscaling", "adaptive"])
+def test_sgd_schedules_follow_scikit_learn(schedule):
+    """iteration_ends and trigger_stopping as MLPClassifier's SGDOptimizer."""
+    params = make_params()
+    ours = SGD(params, learning_rate=0.1, schedule=schedule, power_t=0.4)
+    theirs = SGDOptimizer(copies(params), learning_rate_init=0.1, lr_schedule=schedule, power_t=0.4)
+    for t_ in (100, 250, 1000):
+        ours.iteration_ends(t_)
+        theirs.iteration_ends(t_)
+        assert ours.learning_rate == pytest.approx(theirs.learning_rate, rel=1e-15)
+    stops = []
+    for _ in range(12):  # 0.1 / 5**k falls below 1e-6 after 8 divisions
+        stop = ours.trigger_stopping()
+        assert stop == theirs.trigger_stopping("stalled.", verbose=False)
+        assert ours.learning_rate == pytest.approx(theirs.learning_rate, rel=1e-15)
+        stops.append(stop)
+    assert stops == ([False] * 8 + [True] * 4 if schedule == "adaptive" else [True] * 12)
+
+
+def test_adam_has_no_schedule():
+    opt = Adam(make_params(), learning_rate=0.01)
+    opt.iteration_ends(1000)
+    assert opt.learning_rate == 0.01 and opt.trigger_stopping() is True

@@ -46,8 +46,6 @@ def test_bad_X_is_refused_with_a_clear_error(digits, X_change, match):
 
 def test_bad_y_is_refused_with_a_clear_error(digits):
     X, y = digits
-    with pytest.raises(ValueError, match="only one class: 3"):
-        small().fit(X[:10], np.full(10, 3))
     with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[10, 9\]"):
         small().fit(X[:10], y[:9])
     with pytest.raises(ValueError, match="Unknown label type"):
@@ -79,7 +77,7 @@ def test_shape_errors_name_the_numbers(digits):
         lambda clf, X, y: clf.set_params(warm_start=True, filters=(8,)).fit(X, y),
         lambda clf, X, y: clf.set_params(warm_start=True).fit(X, np.where(y == 9, 8, y)),
         lambda clf, X, y: clf.set_params(learning_rate_init=-1.0).partial_fit(X, y),
-        lambda clf, X, y: clf.fit(X, np.full(len(X), 3)),  # a failed cold refit too
+        lambda clf, X, y: clf.fit(X, y, sample_weight=np.zeros(len(X))),  # a failed cold refit
     ],
     ids=["unseen-label", "wrong-width", "nan", "new-classes", "warm-arch-change",
          "warm-missing-class", "bad-param", "cold-refit"],
