@@ -5,6 +5,27 @@ import numpy as np
 from ._functional import log_softmax
 
 
+def _weighted_mean(per_sample, grad, sample_weight, weight_sum, n_outputs=1):
+    """``(loss, grad)``: the per-sample losses summed with the sample weights
+    and divided by ``weight_sum`` (their sum when None), and ``grad`` (one row
+    per sample, the gradient of each sample's loss summed over its
+    ``n_outputs``) scaled alike, in place, to the gradient of that loss.
+
+    Unweighted and all-ones weights scale by the same rounded factor and sum
+    the same terms: their losses and gradients are equal bits.
+    """
+    if sample_weight is None:
+        weight_sum = float(len(per_sample)) if weight_sum is None else float(weight_sum)
+        grad *= grad.dtype.type(1.0 / (weight_sum * n_outputs))
+        return float(per_sample.sum() / weight_sum), grad
+    if weight_sum is None:
+        weight_sum = np.sum(sample_weight, dtype=np.float64)
+    weight_sum = float(weight_sum)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    grad *= (w / (weight_sum * n_outputs)).astype(grad.dtype)[:, None]
+    return float((per_sample * w).sum() / weight_sum), grad
+
+
 class SoftmaxCrossEntropy:
     """Mean (sample-weighted) cross-entropy of softmax probabilities.
 
@@ -48,20 +69,7 @@ class SoftmaxCrossEntropy:
         nll = -log_proba[rows, y].astype(np.float64)
         dlogits = np.exp(log_proba)
         dlogits[rows, y] -= 1
-        # Unweighted and all-ones weights scale by the same rounded 1 / weight_sum
-        # and sum the same terms: their gradients and losses are equal bits.
-        if sample_weight is None:
-            weight_sum = float(n) if weight_sum is None else float(weight_sum)
-            loss = nll.sum() / weight_sum
-            dlogits *= logits.dtype.type(1.0 / weight_sum)
-        else:
-            if weight_sum is None:
-                weight_sum = np.sum(sample_weight, dtype=np.float64)
-            weight_sum = float(weight_sum)
-            w = np.asarray(sample_weight, dtype=np.float64)
-            loss = (nll * w).sum() / weight_sum
-            dlogits *= (w / weight_sum).astype(logits.dtype)[:, None]
-        return float(loss), dlogits
+        return _weighted_mean(nll, dlogits, sample_weight, weight_sum)
 
     def target_layout(self, dtype):
         """The shape and dtype of one sample's target (a class index)."""
@@ -86,20 +94,7 @@ class _RegressionLoss:
     def __call__(self, out, y, sample_weight=None, weight_sum=None):
         per_sample, grad = self._pointwise(out, y.reshape(out.shape).astype(out.dtype, copy=False))
         per_sample = per_sample.astype(np.float64).sum(axis=1) / self.n_outputs
-        n = out.shape[0]
-        # As in SoftmaxCrossEntropy: unweighted and all-ones weights give equal bits.
-        if sample_weight is None:
-            weight_sum = float(n) if weight_sum is None else float(weight_sum)
-            loss = per_sample.sum() / weight_sum
-            grad *= out.dtype.type(1.0 / (weight_sum * self.n_outputs))
-        else:
-            if weight_sum is None:
-                weight_sum = np.sum(sample_weight, dtype=np.float64)
-            weight_sum = float(weight_sum)
-            w = np.asarray(sample_weight, dtype=np.float64)
-            loss = (per_sample * w).sum() / weight_sum
-            grad *= (w / (weight_sum * self.n_outputs)).astype(out.dtype)[:, None]
-        return float(loss), grad
+        return _weighted_mean(per_sample, grad, sample_weight, weight_sum, self.n_outputs)
 
 
 class SquaredError(_RegressionLoss):

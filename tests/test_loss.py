@@ -1,11 +1,11 @@
-"""Softmax cross-entropy: values, gradient, weights, stability and dtypes."""
+"""The losses: values, gradients, weights, stability and dtypes."""
 
 import numpy as np
 import pytest
 from gradcheck import numerical_gradient
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, mean_poisson_deviance
 
-from skcnn._loss import SoftmaxCrossEntropy
+from skcnn._loss import PoissonLoss, SoftmaxCrossEntropy, SquaredError
 
 
 def reference_loss(logits, y, sample_weight=None):
@@ -147,3 +147,46 @@ def test_single_sample_two_classes():
     loss, grad = SoftmaxCrossEntropy()(np.array([[0.0, np.log(3.0)]]), np.array([1]))
     assert loss == pytest.approx(-np.log(0.75), rel=1e-14)
     np.testing.assert_allclose(grad, [[0.25, -0.25]], rtol=1e-14)
+
+
+# ------------------------------------------------------- regression losses
+
+
+@pytest.mark.parametrize("loss_cls", [SquaredError, PoissonLoss], ids=["squared", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_loss_gradients_finite_differences(loss_cls, weighted):
+    rng = np.random.RandomState(0)
+    out = rng.standard_normal((6, 3))
+    y = rng.poisson(2.0, size=(6, 3)).astype(float)
+    w = rng.uniform(0.1, 3.0, size=6) if weighted else None
+    loss = loss_cls(3)
+    _, grad = loss(out, y, w)
+    numeric = numerical_gradient(lambda: loss(out, y, w)[0], out)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_regression_loss_values_follow_scikit_learn():
+    rng = np.random.RandomState(1)
+    out = rng.standard_normal((8, 2))
+    y = rng.poisson(3.0, size=(8, 2)).astype(float)
+    w = rng.uniform(0.5, 2.0, size=8)
+    # MLPRegressor's squared loss: half the mean squared error, mean over outputs.
+    value, _ = SquaredError(2)(out, y, w)
+    expected = 0.5 * np.average(((out - y) ** 2).mean(axis=1), weights=w)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # Poisson with a log link: half the deviance, up to a term of y alone.
+    value, _ = PoissonLoss(2)(out, y, w)
+    mean = np.exp(out)
+    half_deviance = 0.5 * mean_poisson_deviance(y.ravel(), mean.ravel(), sample_weight=np.repeat(w, 2))
+    constant = np.average(np.where(y > 0, y * np.log(np.where(y > 0, y, 1)) - y, 0).mean(axis=1), weights=w)
+    assert value == pytest.approx(half_deviance - constant, rel=1e-10)
+
+
+def test_unweighted_and_all_ones_weights_give_equal_bits():
+    rng = np.random.RandomState(2)
+    for loss, y in [(SoftmaxCrossEntropy(), rng.randint(0, 4, 9)), (SquaredError(4), rng.rand(9, 4))]:
+        out = rng.standard_normal((9, 4)).astype(np.float32)
+        a = loss(out, y, None, 20.0)
+        b = loss(out, y, np.ones(9, dtype=np.float32), 20.0)
+        assert a[0] == b[0]
+        np.testing.assert_array_equal(a[1], b[1])
