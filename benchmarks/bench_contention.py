@@ -10,7 +10,8 @@ pair of neighbouring measurements, never an absolute time alone:
 1. the digits defaults (``load_digits``, X / 16, all 1,797 images,
    ``NumpyCNNClassifier(random_state=0, max_iter=15)``): fit time and
    ``predict_proba`` time on the images tiled 5 times, alone and beside a
-   busy process, for skcnn and for the same network in PyTorch;
+   busy process, for skcnn and for the same network in PyTorch, and
+   ``predict_proba`` of skcnn's model with ``n_jobs=1`` (what one core gives);
 2. net B (``bench_vs_torch.py``) on 8,000 MNIST images: seconds per epoch and
    predict time on 2,000 test images, alone and beside a busy process, skcnn
    and PyTorch;
@@ -32,6 +33,7 @@ thread in its own calls); PyTorch with ``torch.set_num_threads(2)``, as in
 """
 
 import argparse
+import copy
 import statistics
 import subprocess
 import sys
@@ -68,8 +70,9 @@ BUSY_COMMAND = [sys.executable, "-c", "while True: pass"]
 # about 20 ms; the rest is margin on a loaded machine).
 BUSY_START_SECONDS = 0.3
 CONDITIONS = ("alone", "busy")
-FRAMEWORKS = ("skcnn", "torch")
-LABELS = {"skcnn": "skcnn", "torch": "PyTorch CPU"}
+# "skcnn_1": the same fitted skcnn model predicting with n_jobs=1, on one core.
+SERIES = ("skcnn", "skcnn_1", "torch")
+LABELS = {"skcnn": "skcnn", "skcnn_1": "skcnn, n_jobs=1", "torch": "PyTorch CPU"}
 # skcnn's defaults (NumpyCNNClassifier's parameters), for the PyTorch twin.
 DIGITS_EPOCHS = 15
 DIGITS_LEARNING_RATE = 2e-3
@@ -218,9 +221,12 @@ def contention_table(times, frameworks, what):
     """Alone vs busy, one row per (measurement, framework), and the ratio busy / alone."""
     rows = []
     for label in what:
-        for name in FRAMEWORKS:
-            if name not in frameworks:
+        names = {name for name, _ in times[label]}
+        for name in SERIES:
+            if name == "torch" and "torch" not in frameworks:
                 rows.append([label, LABELS[name], "n/a", "n/a", "n/a"])
+                continue
+            if name not in names:
                 continue
             alone, busy = times[label][name, "alone"], times[label][name, "busy"]
             rows.append([
@@ -253,9 +259,9 @@ def versus_table(times, frameworks, what):
     )
 
 
-def every_measurement(times, what, keys):
+def every_measurement(times, what):
     """Every measurement in round order, in seconds."""
-    columns = [(label, key) for label in what for key in keys if key in times[label]]
+    columns = [(label, key) for label in what for key in times[label]]
     n_rounds = len(next(iter(times[what[0]].values())))
     return table(
         ["round"] + [f"{label}: {LABELS.get(k[0], k[0])} {k[1]}" for label, k in columns],
@@ -297,8 +303,11 @@ def digits_section(args, frameworks):
         return DigitsTorchTrainer(X_torch, y).fit(epochs)
 
     models = {name: fit(name) for name in frameworks}  # warm-up, and the models predicting
-    for name in frameworks:
-        models[name].predict_proba(X_predict if name == "skcnn" else X_predict_torch)
+    models["skcnn_1"] = copy.deepcopy(models["skcnn"]).set_params(n_jobs=1)
+    predicting = ["skcnn", "skcnn_1"] + frameworks[1:]
+    inputs = {name: X_predict_torch if name == "torch" else X_predict for name in predicting}
+    for name in predicting:
+        models[name].predict_proba(inputs[name])
     print(f"\n## 1. Digits defaults: {len(X):,} images, {epochs} epochs\n")
     print(
         f"skcnn: `NumpyCNNClassifier(random_state=0, max_iter={epochs}).fit(X / 16, y)` "
@@ -307,23 +316,22 @@ def digits_section(args, frameworks):
         "(conv 32 -> pool -> relu -> conv 64 -> pool -> relu -> dropout 0.5 -> dense 128 -> "
         "relu -> dropout 0.5 -> dense 10; Adam lr 2e-3, batches of 64, L2 1e-2 / 64 on the "
         "weights) on float32 tensors, its fit time including building the model, its "
-        "`predict_proba` a softmax in batches of 1,000 under `torch.inference_mode()`.\n",
+        "`predict_proba` a softmax in batches of 1,000 under `torch.inference_mode()`. "
+        "\"skcnn, n_jobs=1\": the same fitted skcnn model predicting on one core.\n",
         flush=True,
     )
     fit_times = alternate(lambda name, cond: timed(fit, name)[0],
                           frameworks, CONDITIONS, args.repeats, condition)
     predict_times = alternate(
-        lambda name, cond: timed(models[name].predict_proba,
-                                 X_predict if name == "skcnn" else X_predict_torch)[0],
-        frameworks, CONDITIONS, args.repeats, condition,
+        lambda name, cond: timed(models[name].predict_proba, inputs[name])[0],
+        predicting, CONDITIONS, args.repeats, condition,
     )
     times = {"fit": fit_times, "predict_proba": predict_times}
     print(contention_table(times, frameworks, list(times)))
     print()
     print(versus_table(times, frameworks, list(times)))
     print("\nEvery measurement (seconds):\n")
-    print(every_measurement(times, list(times),
-                            [(n, c) for n in frameworks for c in CONDITIONS]))
+    print(every_measurement(times, list(times)))
     return times
 
 
@@ -360,8 +368,7 @@ def net_b_section(args, frameworks):
     print()
     print(versus_table(times, frameworks, list(times)))
     print("\nEvery measurement (seconds):\n")
-    print(every_measurement(times, list(times),
-                            [(n, c) for n in frameworks for c in CONDITIONS]))
+    print(every_measurement(times, list(times)))
     return times
 
 
@@ -403,7 +410,7 @@ def dtype_section(args):
     print(table(["fit", "float32 X: s (median)", "float64 X: s (median)",
                  "float64 / float32: median (each pair)"], rows))
     print("\nEvery measurement (seconds):\n")
-    print(every_measurement(times, list(times), [("skcnn", d) for d in dtypes]))
+    print(every_measurement(times, list(times)))
     return times
 
 
@@ -437,6 +444,12 @@ def print_goals(digits, net_b, dtypes, frameworks):
         [[name, fmt(value, ".2f"), f"<= {goal}",
           verdict(None if value is None else value <= goal)] for name, value, goal in rows],
     ))
+    one_core = median(pair_ratios(digits["predict_proba"]["skcnn", "busy"],
+                                  digits["predict_proba"]["skcnn_1", "alone"]))
+    print(
+        f"\nskcnn's digits predict_proba beside the busy process / with n_jobs=1 alone "
+        f"(one core, same round): {one_core:.2f}."
+    )
     if has_torch:
         print(
             f"\nPyTorch beside the busy process, busy / alone: digits fit "
