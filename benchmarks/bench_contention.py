@@ -462,9 +462,10 @@ def print_goals(digits, net_b, dtypes, frameworks):
     noisy = noisy_series({**digits, **{f"net B {k}": v for k, v in net_b.items()}, **dtypes})
     if noisy:
         print(
-            f"\n**Noisy series** (slowest > {NOISY_SPREAD}x fastest, so other processes "
-            f"competed for the cores): {'; '.join(noisy)}. Compare the pairs, not the medians "
-            "across runs."
+            f"\n**Noisy series** (slowest > {NOISY_SPREAD}x fastest): {'; '.join(noisy)}. "
+            "In an alone series this means that other processes competed for the cores; "
+            "beside the busy process, the slowdown itself varies from round to round. "
+            "Compare the pairs, not the medians across runs."
         )
 
 
