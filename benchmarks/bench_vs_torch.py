@@ -610,7 +610,10 @@ def main(argv=None):
     if args.no_worker_processes:
         skcnn._parallel.USE_PROCESSES = False
     frameworks = ["skcnn", "mlp"] if torch is None or args.no_torch else ["skcnn", "torch", "mlp"]
-    with threadpool_limits(args.threads):
+    # skcnn trains epoch by epoch (partial_fit), alternated with the other
+    # frameworks: its worker processes are kept from one epoch to the next,
+    # as a user would keep them in such a loop (skcnn.reuse_workers()).
+    with threadpool_limits(args.threads), skcnn.reuse_workers():
         if torch is not None:
             torch.set_num_threads(args.threads)
         print("# skcnn vs PyTorch CPU vs scikit-learn MLPClassifier\n")

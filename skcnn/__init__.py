@@ -2,8 +2,11 @@
 
 from ._classifier import NumpyCNNClassifier
 from ._persistence import SKOPS_TRUSTED_TYPES
+from ._processes import reuse_workers
 from ._regressor import NumpyCNNRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["NumpyCNNClassifier", "NumpyCNNRegressor", "SKOPS_TRUSTED_TYPES", "__version__"]
+__all__ = [
+    "NumpyCNNClassifier", "NumpyCNNRegressor", "SKOPS_TRUSTED_TYPES", "reuse_workers", "__version__",
+]

@@ -172,18 +172,17 @@ class ShardedStep:
             worker: list(range(worker, shards, self.n_threads))
             for worker in range(1, self.n_threads)
         }
-        if self.n_steps is None or self.n_steps < MIN_STEPS_FOR_PROCESSES:
-            return
+        long_call = self.n_steps is not None and self.n_steps >= MIN_STEPS_FOR_PROCESSES
         try:
-            self._processes = _processes.ShardProcesses(
-                self.network, self.loss, self._shard_len, assignment
+            self._processes = _processes.take_workers(
+                self.network, self.loss, self._shard_len, assignment, start=long_call
             )
         except Exception:  # no workers here (resources, sandbox): the threads run
             self._processes = None  # the shards, with the same numbers
 
     def __exit__(self, *exc_info):
         if self._processes is not None:
-            self._processes.close()
+            _processes.give_back(self._processes, reusable=exc_info[0] is None)
             self._processes = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)

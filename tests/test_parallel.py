@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+import skcnn
 from skcnn import NumpyCNNClassifier, _parallel, _processes
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential, build_cnn_layers
@@ -276,6 +277,37 @@ def test_workers_live_for_one_training_call(digits, monkeypatch):
     again = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
     again.partial_fit(X, y, classes=np.arange(10))
     again.set_params(max_iter=4, warm_start=True).fit(X, y)
+    for a, b in zip(clf.coefs_, again.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_processes
+def test_reuse_workers_keeps_them_for_the_next_call_until_the_block_ends(digits, monkeypatch):
+    X, y = digits
+    force_threads(monkeypatch, 2, processes=True)
+    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
+    seen = []
+    original = _processes.ShardProcesses.submit
+
+    def submit(self, *args):
+        seen.append(tuple(p.pid for p in live_workers()))
+        return original(self, *args)
+
+    monkeypatch.setattr(_processes.ShardProcesses, "submit", submit)
+    params = dict(filters=(4,), batch_size=64, random_state=0)
+    with skcnn.reuse_workers():
+        clf = NumpyCNNClassifier(max_iter=4, **params).fit(X, y)  # 116 batches: starts one
+        first = seen[-1]
+        assert len(first) == 1 and live_workers()  # kept after the call
+        clf.partial_fit(X, y)  # 29 batches: would run on threads, takes the kept worker
+        assert seen[-1] == first
+        # Another structure gets new workers; the kept ones stop.
+        NumpyCNNClassifier(max_iter=4, filters=(3,), batch_size=64).fit(X, y)
+        assert seen[-1] != first and len(live_workers()) == 1
+    assert not live_workers()  # stopped when the block ended
+    # The same model as without the block.
+    again = NumpyCNNClassifier(max_iter=4, **params).fit(X, y)
+    again.partial_fit(X, y)
     for a, b in zip(clf.coefs_, again.coefs_):
         np.testing.assert_array_equal(a, b)
 
