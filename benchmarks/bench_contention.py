@@ -399,7 +399,7 @@ def dtype_section(args):
     )
     dtypes = ("float32", "float64")
     times = {
-        label: alternate(lambda _, dtype: fit(label, dtype), ["skcnn"], dtypes, args.repeats)
+        label: alternate(lambda _, dtype, label=label: fit(label, dtype), ["skcnn"], dtypes, args.repeats)
         for label in inputs
     }
     rows = []
