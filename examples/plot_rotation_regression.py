@@ -11,9 +11,8 @@ scikit-learn); the first 5,000 train and the next 1,000 test.
 
 The CNN is compared with :class:`~sklearn.linear_model.Ridge` and
 :class:`~sklearn.neural_network.MLPRegressor` on the same split, by the root
-mean squared error in degrees, and a scatter plot shows predicted against
-true angles. Symmetric digits (0, 1, 8) look alike at several angles and
-keep every model's error up.
+mean squared error in degrees (overall and, for the CNN, digit by digit),
+and a scatter plot shows predicted against true angles.
 
 Run ``python examples/plot_rotation_regression.py`` (a few minutes on two
 cores); ``--quick`` trains on fewer images for a smoke test and

@@ -15,8 +15,9 @@ trains on threads only, for comparison).
 How many shards run at once is the estimator's ``n_jobs`` (by default the
 threads BLAS may use: one inside a joblib worker or a
 ``threadpoolctl.threadpool_limits(1)`` block). Worker processes live for one
-training call; BLAS is held at one thread for the call (``skcnn._blas``),
-whether or not shards run side by side.
+training call, or until the end of a ``skcnn.reuse_workers()`` block; BLAS
+is held at one thread for the call (``skcnn._blas``), whether or not shards
+run side by side.
 
 The split depends on the batch size only, never on the number of threads or
 processes, and the shards' gradients are summed in shard order: a model
@@ -43,9 +44,10 @@ MAX_SHARDS = 8
 MIN_FLOPS_PER_SAMPLE = 1e6
 # Run the shards of the other threads on worker processes where that is
 # possible (see ``skcnn._processes``): the same numbers, without the GIL.
-# Starting workers takes about 0.1 s here: a training call of fewer than
-# MIN_STEPS_FOR_PROCESSES batches runs its shards on threads. (Private
-# switches, for the tests and the benchmark's threads-only comparison.)
+# Starting workers takes about 0.05 s here: a training call of fewer than
+# MIN_STEPS_FOR_PROCESSES batches runs its shards on threads, unless
+# reuse_workers() kept workers that fit it. (Private switches, for the tests
+# and the benchmark's threads-only comparison.)
 USE_PROCESSES = True
 MIN_STEPS_FOR_PROCESSES = 100
 
@@ -136,7 +138,8 @@ class ShardedStep:
         lands in.
     n_steps : int or None, default=None
         How many batches the loop will pass, about: worker processes are
-        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never).
+        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never); a
+        shorter call takes workers that ``reuse_workers()`` kept, if they fit.
     n_jobs : int or None, default=None
         The most shards that run at once (see ``resolve_n_jobs``).
     """

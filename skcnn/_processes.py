@@ -180,6 +180,12 @@ class ShardProcesses:
         The longest shard.
     assignment : dict of {int: list of int}
         Worker number -> the shard indices it runs.
+
+    Attributes
+    ----------
+    structure : tuple
+        What the workers were built for: workers kept by ``reuse_workers()``
+        serve a later call only if its network has the same.
     """
 
     def __init__(self, network, loss, shard_len, assignment):
