@@ -253,9 +253,10 @@ def test_sharded_gradients_on_processes_equal_those_on_threads(weighted, dtype, 
         np.testing.assert_array_equal(a, b)
 
 
-@needs_processes
-def test_workers_live_for_one_training_call(digits, monkeypatch):
-    X, y = digits
+def record_workers_per_batch(monkeypatch):
+    """Two threads' worth of shards, worker processes for calls of >= 100
+    batches; returns the list that gets the live workers' pids at each batch
+    sent to workers."""
     force_threads(monkeypatch, 2, processes=True)
     monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
     seen = []
@@ -266,6 +267,13 @@ def test_workers_live_for_one_training_call(digits, monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(_processes.ShardProcesses, "submit", submit)
+    return seen
+
+
+@needs_processes
+def test_workers_live_for_one_training_call(digits, monkeypatch):
+    X, y = digits
+    seen = record_workers_per_batch(monkeypatch)
     clf = NumpyCNNClassifier(filters=(4,), batch_size=64, random_state=0)
     clf.partial_fit(X, y, classes=np.arange(10))  # 29 batches: threads, no workers
     assert not seen and not live_workers()
@@ -284,16 +292,7 @@ def test_workers_live_for_one_training_call(digits, monkeypatch):
 @needs_processes
 def test_reuse_workers_keeps_them_for_the_next_call_until_the_block_ends(digits, monkeypatch):
     X, y = digits
-    force_threads(monkeypatch, 2, processes=True)
-    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 100)
-    seen = []
-    original = _processes.ShardProcesses.submit
-
-    def submit(self, *args):
-        seen.append(tuple(p.pid for p in live_workers()))
-        return original(self, *args)
-
-    monkeypatch.setattr(_processes.ShardProcesses, "submit", submit)
+    seen = record_workers_per_batch(monkeypatch)
     params = dict(filters=(4,), batch_size=64, random_state=0)
     with skcnn.reuse_workers():
         clf = NumpyCNNClassifier(max_iter=4, **params).fit(X, y)  # 116 batches: starts one
