@@ -282,6 +282,8 @@ class BaseCNN(BaseEstimator):
         if not (n >= EARLY_STOPPING_AUTO_MIN_SAMPLES if auto else self.early_stopping):
             return (X, y, weights), None
         stratify = self._stratify(y)
+        if auto and stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
+            return (X, y, weights), None  # a class too rare to split: nothing held out
         n_groups = 1 if stratify is None else len(np.unique(stratify))
         n_val = max(math.ceil(self.validation_fraction * n), n_groups, 2 if stratify is not None else 1)
         if n - n_val < n_groups:

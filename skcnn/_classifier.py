@@ -89,7 +89,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         there the training loss of a network with dropout keeps improving
         slowly long after the accuracy has stopped (MNIST's 8,000 images
         trained 78 epochs without it), while on small data the hold-out
-        costs accuracy. ``partial_fit`` never holds data out.
+        costs accuracy. ``partial_fit`` never holds data out, nor does "auto"
+        when a class has a single sample (a stratified split needs two).
     validation_fraction : float, default=0.1
         Fraction of the training data held out with ``early_stopping``.
     momentum : float, default=0.9

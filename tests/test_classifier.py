@@ -268,6 +268,11 @@ def test_early_stopping_auto_holds_out_data_from_5000_samples(monkeypatch):
     # The same split and training as early_stopping=True.
     explicit = NumpyCNNClassifier(early_stopping=True, **params).fit(X, y)
     assert clf.validation_scores_ == explicit.validation_scores_
+    # "auto" holds nothing out when a class is too rare for a stratified split.
+    rare = np.r_[np.arange(59) % 2, 2]
+    assert NumpyCNNClassifier(**params).fit(X, rare).validation_scores_ is None
+    with pytest.raises(ValueError, match="least populated class"):
+        NumpyCNNClassifier(early_stopping=True, **params).fit(X, rare)
     # partial_fit never holds data out with "auto".
     streamed = NumpyCNNClassifier(**params).partial_fit(X, y, classes=[0, 1, 2])
     assert streamed.validation_scores_ is None
