@@ -37,11 +37,14 @@ _PREDICT_BATCH_BYTES = 16 * 2**20
 # (digits); above, the training loss of a dropout network keeps setting new
 # bests long after the validation score has stopped improving (MNIST).
 EARLY_STOPPING_AUTO_MIN_SAMPLES = 5_000
-# What a continued fit (warm_start, partial_fit) may not change. The dropout
-# rate may change; turning dropout on or off may not (see _check_compatible).
-_ARCHITECTURE = (
-    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dtype",
+# The normalized hyperparameters that build the layers (build_cnn_layers).
+_LAYER_KEYS = (
+    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dropout",
 )
+# What a continued fit (warm_start, partial_fit) may not change, where the
+# estimator has it. The dropout rate may change; turning dropout on or off
+# may not (see _check_compatible).
+_ARCHITECTURE = _LAYER_KEYS[:-1] + ("dtype", "loss")
 
 
 def _flatten_images(X):
@@ -258,7 +261,7 @@ class BaseCNN(BaseEstimator):
                 "is fine); set warm_start=False (or clone the estimator) to build a new one."
             )
         for name in _ARCHITECTURE:
-            if arch[name] != self._architecture[name]:
+            if arch.get(name) != self._architecture.get(name):
                 raise ValueError(
                     f"{name} changed from {self._architecture[name]!r} to "
                     f"{arch[name]!r} since the model was built; set "
@@ -303,7 +306,7 @@ class BaseCNN(BaseEstimator):
 
     def _initialize(self, call):
         """Build a fresh network and reset everything learned."""
-        arch = {key: value for key, value in call.arch.items() if key != "dtype"}
+        arch = {key: call.arch[key] for key in _LAYER_KEYS}
         layers = build_cnn_layers(call.image_shape, self._n_outputs(call.targets), **arch)
         network = Sequential(layers, reuse_buffers=True)
         network.build(call.image_shape, call.rng, call.dtype)
@@ -475,7 +478,7 @@ class BaseCNN(BaseEstimator):
         one optimizer step; returns the batch's loss."""
         loss = step(X_batch, y_batch, w_batch, weight_sum, key)
         loss += self._add_l2_penalty(weight_sum)
-        step.optimizer_step(self._optimizer, self._network.params, self._network.grads)
+        step.optimizer_step(self._optimizer)
         return loss
 
     def _add_l2_penalty(self, weight_sum):

@@ -131,7 +131,7 @@ def validate_hyperparameters(est):
         if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
             _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")
     if hasattr(est, "loss"):
-        _choice("loss", est.loss, {"squared_error", "poisson"})
+        p["loss"] = _choice("loss", est.loss, {"squared_error", "poisson"})
     return p
 
 

@@ -304,13 +304,7 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
                 f"values (the smallest is {float(y.min())!r})."
             )
         if cold:
-            return {"n_outputs": n_outputs, "ndim": y.ndim, "loss": self.loss}
-        if self.loss != self._targets["loss"]:
-            raise ValueError(
-                f"loss changed from {self._targets['loss']!r} to {self.loss!r} since "
-                "the model was built; set warm_start=False (or clone the estimator) "
-                "to fit a new one."
-            )
+            return {"n_outputs": n_outputs, "ndim": y.ndim}
         if n_outputs != self.n_outputs_:
             raise ValueError(
                 f"y has {n_outputs} outputs, but the model was fitted with "
@@ -329,13 +323,13 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         self.n_outputs_ = targets["n_outputs"]
 
     def _make_loss(self):
-        return REGRESSION_LOSSES[self._targets["loss"]](self.n_outputs_)
+        return REGRESSION_LOSSES[self._architecture["loss"]](self.n_outputs_)
 
     def _validation_score(self, X, y, sample_weight):
         return float(r2_score(y, self._predict_2d(X), sample_weight=sample_weight))
 
     def _predict_2d(self, X):
-        return REGRESSION_LOSSES[self._targets["loss"]].predict(self._forward(X))
+        return REGRESSION_LOSSES[self._architecture["loss"]].predict(self._forward(X))
 
     def predict(self, X):
         """Predict the targets of every sample.
