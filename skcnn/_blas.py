@@ -40,7 +40,8 @@ def _set_threads(controller, n):
     """Set one BLAS library's thread count, bypassing threadpoolctl's
     one-controlling-thread rule for OpenBLAS's process-wide pool."""
     if controller.internal_api == "openblas" and controller.threading_layer != "openmp":
-        lib = ctypes.CDLL(controller.filepath)  # the loaded library: no second copy
+        # The library threadpoolctl already opened (else open it: the same copy).
+        lib = getattr(controller, "dynlib", None) or ctypes.CDLL(controller.filepath)
         for name in _OPENBLAS_SETTERS:
             setter = getattr(lib, name, None)
             if setter is not None:

@@ -259,21 +259,21 @@ class ShardedStep:
             self._pieces[k] = [piece for arrays in zip(*parts) for piece in flat_pieces(arrays)]
         return self._pieces[k]
 
-    def optimizer_step(self, optimizer, params, grads):
-        """``optimizer.step(params, grads)``, spread over the threads in
-        aligned flat pieces: every element gets the same arithmetic."""
+    def optimizer_step(self, optimizer):
+        """``optimizer.step`` on the network's parameters and the batch's
+        gradients, spread over the threads in aligned flat pieces: every
+        element gets the same arithmetic. The arrays stay the same for the
+        whole training call (a restored epoch is written back in place), so
+        the pieces are cut once."""
         update, state = optimizer.begin_step()
         if self._executor is None:
-            for item in zip(params, grads, *state):
+            for item in zip(self.network.params, self.network.grads, *state):
                 update(*item)
             return
-        items = [list(item) for item in zip(params, grads, *state)]
-        key = tuple(id(array) for item in items for array in item)
-        if self._optimizer_pieces is None or self._optimizer_pieces[0] != key:
-            # The arrays are kept with their ids, so that the ids stay unique.
-            pieces = [piece for item in items for piece in flat_pieces(item)]
-            self._optimizer_pieces = (key, items, pieces)
-        self.map_pieces(lambda piece: update(*piece), self._optimizer_pieces[2])
+        if self._optimizer_pieces is None or self._optimizer_pieces[0] is not optimizer:
+            items = zip(self.network.params, self.network.grads, *state)
+            self._optimizer_pieces = (optimizer, [p for item in items for p in flat_pieces(item)])
+        self.map_pieces(lambda piece: update(*piece), self._optimizer_pieces[1])
 
     def map_pieces(self, fn, pieces):
         """Call ``fn`` on every piece, spread over the threads."""
@@ -306,13 +306,14 @@ def _sum_into_first(arrays):
 def predict_in_chunks(network, X, sample_shape, out, batch_len, n_threads):
     """Inference of 2-D ``X`` into ``out``, ``batch_len`` samples at a time.
 
-    BLAS is held at one thread (see ``skcnn._blas``: two BLAS threads made
-    the digits defaults' predict 20x slower beside a busy process), and with
-    ``n_threads > 1`` contiguous parts of ``X`` run on that many threads:
-    every sample's output is the same whichever thread computes it.
+    BLAS is held at one thread (two BLAS threads spin while they wait for a
+    core another process has taken; see ``skcnn._blas``), and with
+    ``n_threads > 1`` contiguous parts of ``X`` run on that many threads, in
+    parts of at least 64 samples. A sample's output does not depend on the
+    thread; a different split into batches may round its last bits otherwise.
     """
     n = X.shape[0]
-    n_threads = max(1, min(n_threads, n // batch_len if n >= 2 * batch_len else n // 64, 8))
+    n_threads = max(1, min(n_threads, n // 64))
 
     def run(rows):
         for start in range(rows.start, rows.stop, batch_len):

@@ -458,7 +458,7 @@ def test_an_optimizer_step_spread_over_threads_is_bit_identical(make, monkeypatc
             for g, h in zip(whole.grads, pieced.grads):
                 g[...] = h[...] = rng.standard_normal(g.shape)
             opt_whole.step(whole.params, whole.grads)
-            step.optimizer_step(opt_pieced, pieced.params, pieced.grads)
+            step.optimizer_step(opt_pieced)
     assert len(threads_seen) == 2
     # Cut once for the arrays of the training call, not at every step.
     assert len(cut) == len(whole.params)
