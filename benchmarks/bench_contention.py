@@ -327,12 +327,17 @@ def digits_section(args, frameworks):
         predicting, CONDITIONS, args.repeats, condition,
     )
     times = {"fit": fit_times, "predict_proba": predict_times}
+    print_tables(times, frameworks)
+    return times
+
+
+def print_tables(times, frameworks):
+    """The busy / alone table, the skcnn / PyTorch table and every measurement."""
     print(contention_table(times, frameworks, list(times)))
     print()
     print(versus_table(times, frameworks, list(times)))
     print("\nEvery measurement (seconds):\n")
     print(every_measurement(times, list(times)))
-    return times
 
 
 def net_b_section(args, frameworks):
@@ -364,11 +369,7 @@ def net_b_section(args, frameworks):
             frameworks, CONDITIONS, args.repeats, condition,
         ),
     }
-    print(contention_table(times, frameworks, list(times)))
-    print()
-    print(versus_table(times, frameworks, list(times)))
-    print("\nEvery measurement (seconds):\n")
-    print(every_measurement(times, list(times)))
+    print_tables(times, frameworks)
     return times
 
 
