@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._batches import batch_count, canonical_batch, sample_label_keys
+from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from ._interrupt import deferred_interrupt
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
@@ -70,6 +70,21 @@ def _warn_if_channels_last(shape):
             f"with {w} channels last (as PIL, matplotlib and scikit-learn's sample "
             "images are), pass np.moveaxis(X, -1, 1) instead.",
             UserWarning,
+            stacklevel=5,  # the user's fit / partial_fit call
+        )
+
+
+def _warn_if_beyond_float32(X):
+    """Warn when float64 ``X`` holds values float32 cannot (the default dtype refuses them)."""
+    values = X.data if issparse(X) else X
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if largest > float(np.finfo(np.float32).max):
+        warnings.warn(
+            f"X has values as large as {largest:.3g}, beyond float32's range "
+            f"({float(np.finfo(np.float32).max):.3g}): at that scale the network's "
+            "sums overflow or swamp every other term, and training cannot make "
+            "progress. Scale X first (for instance with StandardScaler).",
+            ConvergenceWarning,
             stacklevel=5,  # the user's fit / partial_fit call
         )
 
@@ -142,6 +157,11 @@ class BaseCNN(BaseEstimator):
         self.n_jobs = n_jobs
         self.learning_rate = learning_rate
         self.power_t = power_t
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified one batch at a time
+        return tags
 
     # ------------------------------------------------- what a subclass gives
 
@@ -223,7 +243,11 @@ class BaseCNN(BaseEstimator):
             )
         X, shape_from_X = _flatten_images(X)
         dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
-        X, y = validate_data(self, X, y, reset=cold, dtype=dtype, **self._y_validation())
+        X, y = validate_data(
+            self, X, y, reset=cold, dtype=dtype, accept_sparse=["csr", "csc"], **self._y_validation()
+        )
+        X = X.tocsr() if issparse(X) else X  # rows are read a batch at a time
+        _warn_if_beyond_float32(X)
         targets = self._check_targets(y, cold, incremental, extra)
         if cold:
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
@@ -463,7 +487,7 @@ class BaseCNN(BaseEstimator):
             weight = float(len(batch)) if w_batch is None else float(w_batch.sum(dtype=np.float64))
             if weight == 0:
                 continue
-            X_batch = X[batch].reshape((-1,) + self.image_shape_)
+            X_batch = dense_rows(X, batch).reshape((-1,) + self.image_shape_)
             loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self._epochs, index))
             if not np.isfinite(loss):
                 return loss, "diverged"
@@ -471,7 +495,8 @@ class BaseCNN(BaseEstimator):
             total_weight += weight
             if interrupt.requested:
                 return total_loss / total_weight, "interrupted"
-        return total_loss / total_weight, None
+        mean = total_loss / total_weight
+        return mean, None if np.isfinite(mean) else "diverged"  # the sum may overflow
 
     def _train_step(self, step, X_batch, y_batch, w_batch, weight_sum, key):
         """Forward, loss (+ L2), backward (by ``step``, see ShardedStep) and
@@ -558,7 +583,8 @@ class BaseCNN(BaseEstimator):
         hint = _one_image_hint(X, self.n_features_in_)
         X, shape_from_X = _flatten_images(X)
         try:
-            X = validate_data(self, X, reset=False, dtype=self._dtype())
+            X = validate_data(self, X, reset=False, dtype=self._dtype(), accept_sparse=["csr", "csc"])
+            X = X.tocsr() if issparse(X) else X
         except ValueError as error:
             if hint and "features" in str(error):
                 raise ValueError(str(error) + hint) from None
@@ -619,5 +645,5 @@ class BaseCNN(BaseEstimator):
         those maps.
         """
         X = self._validate_X_predict(X)
-        images = X.reshape((-1,) + self.image_shape_)
+        images = dense_rows(X, slice(None)).reshape((-1,) + self.image_shape_)
         return [np.ascontiguousarray(out) for out in self._network.forward_all(images)]
