@@ -6,6 +6,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
+from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
 from ._functional import log_softmax, softmax
@@ -43,8 +44,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         perfect-square ``n_features`` is read as one square channel and any
         other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
         and 4-D ``(n, C, H, W)`` arrays carry their own shape.
-    solver : {"adam", "sgd"}, default="adam"
-        The optimizer: Adam, or SGD with momentum.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        The optimizer: Adam, SGD with momentum, or full-batch L-BFGS
+        (``scipy.optimize.minimize``), as in MLPClassifier. L-BFGS often
+        converges faster and better on small data; it has no mini-batches,
+        no ``partial_fit``, no early stopping (ignored, as in MLPClassifier)
+        and no dropout (``dropout`` must be 0).
     alpha : float, default=1e-2
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
@@ -75,10 +80,16 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
     power_t : float, default=0.5
         The exponent of "invscaling".
     max_iter : int, default=200
-        Maximum number of epochs (passes over the data) of one ``fit``.
+        Maximum number of epochs (passes over the data) of one ``fit``; for
+        ``solver="lbfgs"``, of L-BFGS iterations.
+    max_fun : int, default=15000
+        Only for ``solver="lbfgs"``: maximum number of evaluations of the
+        loss (each a pass over the data), as in MLPClassifier.
     tol : float, default=1e-4
         Improvement of the training loss (or validation score with
         ``early_stopping``) that counts as progress.
+        With ``solver="lbfgs"``, L-BFGS stops when the largest component of
+        the gradient is below ``tol`` (scipy's ``gtol``), as in MLPClassifier.
     n_iter_no_change : int, default=20
         Stop after this many epochs without progress of ``tol``. Twice
         MLPClassifier's 10: with dropout the training loss is noisier, and
@@ -218,6 +229,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         n_jobs=None,
         learning_rate="constant",
         power_t=0.5,
+        max_fun=15000,
     ):
         super().__init__(
             filters=filters,
@@ -250,6 +262,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             n_jobs=n_jobs,
             learning_rate=learning_rate,
             power_t=power_t,
+            max_fun=max_fun,
         )
         self.class_weight = class_weight
     # ------------------------------------------------------------------ fit
@@ -275,6 +288,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(BaseCNN._check_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on the given data, keeping the current weights.
 
@@ -464,7 +478,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         proba : ndarray of shape (n_samples, n_classes)
             Class probabilities (float64), in the order of ``classes_``. With
             two classes the network has one logistic output ``p`` and the
-            columns are ``1 - p`` and ``p``, as in MLPClassifier; with
+            columns are ``1 - p`` and ``p``, as in MLPClassifier (``1 - p``
+            computed as ``sigmoid(-z)``, accurate near 1); with
             multilabel y, column ``j`` is the probability of label ``j``.
         """
         return self._proba(self._forward(self._validate_X_predict(X)))
@@ -473,8 +488,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         if self._multilabel:
             return expit(out)
         if self._logistic_outputs():
-            p = expit(out)
-            return np.hstack([1 - p, p])
+            return np.hstack([expit(-out), expit(out)])  # 1 - p without cancellation
         return softmax(out)
 
     def predict_log_proba(self, X):
