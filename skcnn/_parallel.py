@@ -319,8 +319,8 @@ def predict_in_chunks(network, X, sample_shape, out, batch_len, n_threads):
     def run(rows):
         for start in range(rows.start, rows.stop, batch_len):
             stop = min(start + batch_len, rows.stop)
-            rows = dense_rows(X, slice(start, stop))
-            out[start:stop] = network.forward(rows.reshape((-1,) + sample_shape))
+            batch = dense_rows(X, slice(start, stop))
+            out[start:stop] = network.forward(batch.reshape((-1,) + sample_shape))
 
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
     parts = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
