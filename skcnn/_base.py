@@ -540,12 +540,12 @@ class BaseCNN(BaseEstimator):
                 result = run_lbfgs(objective, self.max_iter, self.max_fun, self.tol, on_iteration)
             objective.unpack(result.x)
         except BaseException:
-            self._set_params(started)  # a failed call leaves the weights as they were
+            self._set_weights(started)  # a failed call leaves the weights as they were
             raise
         finally:
             self._network.clear_cache()
         if not (np.isfinite(result.fun) and self._params_finite()):
-            self._set_params(started)
+            self._set_weights(started)
             self._warn_diverged(0)
             return
         if interrupt.requested:
@@ -610,13 +610,13 @@ class BaseCNN(BaseEstimator):
     def _snapshot(self):
         return [p.copy() for p in self._network.params], self._optimizer.state()
 
-    def _set_params(self, arrays):
+    def _set_weights(self, arrays):
         for p, saved in zip(self._network.params, arrays):
             p[...] = saved
 
     def _restore(self, snapshot):
         params, optimizer_state = snapshot
-        self._set_params(params)
+        self._set_weights(params)
         self._optimizer.set_state(optimizer_state)
         self._network.clear_cache()
 

@@ -22,6 +22,7 @@ the counts it found.
 
 import ctypes
 import itertools
+import sys
 import threading
 
 from threadpoolctl import ThreadpoolController
@@ -32,8 +33,22 @@ _OPENBLAS_SETTERS = tuple(
 )
 
 
+_found = (None, [])  # (len(sys.modules) when scanned, the BLAS controllers found)
+
+
 def _blas_controllers():
-    return [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    """threadpoolctl's controllers of the loaded BLAS libraries.
+
+    Finding them scans every loaded library (most of a one-image predict's
+    time); a new BLAS can only come with an import, so the scan is kept until
+    the count of imported modules changes.
+    """
+    global _found
+    count = len(sys.modules)
+    if _found[0] != count:
+        controllers = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        _found = (count, controllers)
+    return _found[1]
 
 
 def _set_threads(controller, n):

@@ -97,3 +97,24 @@ def test_the_blas_limit_holds_in_any_thread_and_is_restored():
     thread.start()
     thread.join()
     assert seen == {"inside": 1, "after": before}
+
+
+def test_blas_libraries_are_rescanned_after_an_import(monkeypatch):
+    import sys
+    import types
+
+    from skcnn import _blas
+
+    scans = []
+    real = _blas.ThreadpoolController
+
+    def counting():
+        scans.append(1)
+        return real()
+
+    monkeypatch.setattr(_blas, "ThreadpoolController", counting)
+    monkeypatch.setattr(_blas, "_found", (None, []))
+    first = _blas._blas_controllers()
+    assert first and _blas._blas_controllers() is first and len(scans) == 1  # kept
+    monkeypatch.setitem(sys.modules, "skcnn_test_new_module", types.ModuleType("x"))
+    assert _blas._blas_controllers() == first and len(scans) == 2  # an import: scanned again
