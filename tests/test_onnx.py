@@ -226,6 +226,9 @@ def test_multilabel_head(data):
     np.testing.assert_allclose(proba, expected, rtol=0, atol=ATOL)
     np.testing.assert_array_equal(label, (expected > 0.5).astype(np.int64))
     assert label.dtype == np.int64 and label.shape == (len(X_test), 10)
+    zipped_label, zipped = run(model, X_test)  # zipmap: a {column: p} dict per sample
+    np.testing.assert_array_equal(zipped_label, label)
+    np.testing.assert_allclose([[row[c] for c in range(10)] for row in zipped], proba, atol=ATOL)
 
 
 def test_multilabel_model(data):
