@@ -7,3 +7,8 @@ import importlib.util
 collect_ignore = []
 if importlib.util.find_spec("matplotlib") is None:
     collect_ignore.append("skcnn/inspection")
+
+# The ONNX export needs the optional 'onnx' extra (skl2onnx, onnxruntime): without
+# it skcnn.onnx is not collected (tests/test_onnx.py skips with a reason).
+if importlib.util.find_spec("skl2onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+    collect_ignore += ["skcnn/onnx.py", "skcnn/_onnx_outputs.py"]
