@@ -6,7 +6,6 @@ probabilities and regression values within 1e-5 (the graph computes in
 float32, as the models do by default).
 """
 
-import copy
 
 import numpy as np
 import pytest
@@ -182,32 +181,10 @@ def test_binary(data):
     assert_classifier_matches(model, X_test)
 
 
-def test_binary_one_logit_column(data):
-    """A binary model with one logit column exports probabilities
-    [1 - sigmoid, sigmoid] and the label classes_[sigmoid > 0.5].
-
-    Built from a two-column model: softmax([z0, z1])[1] = sigmoid(z1 - z0),
-    so the one-column model's probabilities are the two-column model's.
-    """
-    X, y, X_test, _ = data
-    two_columns = NumpyCNNClassifier(**TINY).fit(X, np.where(y % 2, "odd", "even"))
-    if two_columns.coefs_[-1].shape[1] == 1:
-        pytest.skip("binary classifiers already have one logit column (test_binary covers them)")
-    model = copy.deepcopy(two_columns)
-    output = model.layers_[-1]
-    output.weight = output.weight[:, 1:] - output.weight[:, :1]
-    output.bias = output.bias[1:] - output.bias[:1]
-    label, proba = run(model, X_test, options={"zipmap": False})
-    np.testing.assert_allclose(proba, two_columns.predict_proba(X_test), rtol=0, atol=ATOL)
-    np.testing.assert_array_equal(label, two_columns.predict(X_test))
-    assert set(label) == {"even", "odd"}
-
-
 def test_binary_model_has_one_logit_column(data):
     X, y, X_test, _ = data
-    model = NumpyCNNClassifier(**TINY).fit(X, y % 2)
-    if model.coefs_[-1].shape[1] != 1:
-        pytest.skip("binary classifiers still have two output columns (softmax)")
+    model = NumpyCNNClassifier(**TINY).fit(X, np.where(y % 2, "odd", "even"))
+    assert model.coefs_[-1].shape[1] == 1  # one logistic unit, as MLPClassifier
     label, proba = assert_classifier_matches(model, X_test)
     assert proba.shape == (len(X_test), 2)
 
@@ -216,32 +193,17 @@ def _multilabel_y(y):
     return np.column_stack([y % 2, y >= 5, y % 3 == 0]).astype(int)
 
 
-def test_multilabel_head(data):
-    """A model marked multilabel exports a sigmoid per column and labels proba > 0.5."""
-    X, y, X_test, _ = data
-    model = copy.deepcopy(NumpyCNNClassifier(**TINY).fit(X, y))
-    model._multilabel = True
-    label, proba = run(model, X_test, options={"zipmap": False})
-    expected = expit(model.layer_outputs(X_test)[-1].astype(np.float64))
-    np.testing.assert_allclose(proba, expected, rtol=0, atol=ATOL)
-    np.testing.assert_array_equal(label, (expected > 0.5).astype(np.int64))
-    assert label.dtype == np.int64 and label.shape == (len(X_test), 10)
-    zipped_label, zipped = run(model, X_test)  # zipmap: a {column: p} dict per sample
-    np.testing.assert_array_equal(zipped_label, label)
-    np.testing.assert_allclose([[row[c] for c in range(10)] for row in zipped], proba, atol=ATOL)
-
-
 def test_multilabel_model(data):
+    """A sigmoid per label, and labels where the probability is above 0.5."""
     X, y, X_test, _ = data
-    try:
-        model = NumpyCNNClassifier(**TINY).fit(X, _multilabel_y(y))
-    except ValueError as error:
-        pytest.skip(f"the classifier does not fit multilabel y yet: {error}")
-    if not getattr(model, "_multilabel", False):
-        pytest.skip("the classifier has no multilabel mode yet (_multilabel)")
+    model = NumpyCNNClassifier(**TINY).fit(X, _multilabel_y(y))
     label, proba = run(model, X_test, options={"zipmap": False})
     np.testing.assert_allclose(proba, model.predict_proba(X_test), rtol=0, atol=ATOL)
     np.testing.assert_array_equal(label, model.predict(X_test))
+    assert label.dtype == np.int64 and label.shape == (len(X_test), 3)
+    zipped_label, zipped = run(model, X_test)  # zipmap: a {column: p} dict per sample
+    np.testing.assert_array_equal(zipped_label, label)
+    np.testing.assert_allclose([[row[c] for c in range(3)] for row in zipped], proba, atol=ATOL)
 
 
 def test_zipmap(data):
