@@ -9,7 +9,6 @@ float32, as the models do by default).
 
 import numpy as np
 import pytest
-from scipy.special import expit
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
