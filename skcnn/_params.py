@@ -174,7 +174,8 @@ def _layer_list(est):
         warnings.warn(
             f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: "
             "layers defines the whole network (the estimator appends the output "
-            "layer). Leave them at their defaults, or put such layers in the list.",
+            "layer). Leave such parameters at their defaults, or put the layers "
+            "they stand for in the list.",
             UserWarning,
             stacklevel=6,  # the user's fit / partial_fit call
         )

@@ -8,6 +8,21 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
+from skcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
+
+
+def small_layer_list():
+    """A network given as a layer list that takes any input (1 x n signals too)."""
+    return [
+        ("conv1", Conv2D(4, kernel_size=(1, 3), padding="same")),
+        ("relu1", ReLU()),
+        ("pool1", MaxPool2D(1)),
+        ("flatten", Flatten()),
+        ("drop", Dropout(0.2)),
+        ("fc", Dense(16)),
+        ("tanh", Tanh()),
+    ]
+
 
 CONFIGURATIONS = [
     NumpyCNNClassifier(),
@@ -17,6 +32,8 @@ CONFIGURATIONS = [
     NumpyCNNRegressor(),
     NumpyCNNRegressor(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd", dropout=0.0),
     NumpyCNNRegressor(filters=(4,), kernel_size=(1, 3), pool_size=1, activation="tanh"),
+    NumpyCNNClassifier(layers=small_layer_list()),
+    NumpyCNNRegressor(layers=small_layer_list()),
 ]
 # loss="poisson" refuses negative targets, which check_regressor_multioutput
 # feeds whatever the positive_only tag says (as MLPRegressor's would): its
