@@ -180,16 +180,15 @@ def rotate_images(X, angles):
 
 
 def _non_negative_pair(value, name):
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        value = (value, value)
+    pair = (value, value) if isinstance(value, Integral) and not isinstance(value, bool) else value
     if not (
-        isinstance(value, (tuple, list)) and len(value) == 2
-        and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0 for v in value)
+        isinstance(pair, (tuple, list)) and len(pair) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0 for v in pair)
     ):
         raise ValueError(
             f"{name} must be a non-negative int or a pair of them. Received {name}={value!r}."
         )
-    return int(value[0]), int(value[1])
+    return int(pair[0]), int(pair[1])
 
 
 def check_transforms(augment):
