@@ -21,7 +21,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._architecture import check_shapes, continue_with, copy_layers, describe_change, with_output_layer
+from ._architecture import (
+    check_shapes, continue_with, copy_layers, describe_change, with_output_layer,
+)
 from ._batches import batch_count, canonical_batch, sample_label_keys
 from ._interrupt import deferred_interrupt
 from ._network import Sequential, build_cnn_layers
@@ -453,10 +455,8 @@ class BaseCNN(_BaseComposition):
         # Dropout masks hash the samples with (this draw, epoch, batch): drawn
         # before any shuffle, so that repeated and weighted samples, whose
         # shuffles differ, get the same masks.
-        seed = (
-            int(rng.randint(2**31 - 1)) if any(layer.takes_seed for layer in self._network.layers)
-            else None
-        )
+        random_layers = any(layer.takes_seed for layer in self._network.layers)
+        seed = int(rng.randint(2**31 - 1)) if random_layers else None
         # Augmentation hashes the samples with (this draw, epoch, batch) as well.
         transforms = check_transforms(self.augment)
         augment_seed = int(rng.randint(2**31 - 1)) if transforms else None

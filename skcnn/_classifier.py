@@ -16,7 +16,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
     The network is ``len(filters)`` blocks of convolution -> activation ->
     max-pooling, then one dense layer + activation per entry of
     ``hidden_layer_sizes``, then a softmax output layer trained with the
-    cross-entropy (log-loss). Parameters shared with
+    cross-entropy (log-loss); ``layers`` takes any other network as a list
+    of named layers, and ``augment`` random transforms of the training
+    images. Parameters shared with
     :class:`~sklearn.neural_network.MLPClassifier` have its names and meanings.
 
     Parameters
@@ -137,8 +139,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         padding="same")), ("relu1", ReLU()), ("pool1", MaxPool2D(2)),
         ("flatten", Flatten()), ("fc", Dense(128)), ("relu2", ReLU())]`` with
         layers of :mod:`skcnn.layers`. The estimator appends its output
-        layer, a ``Dense`` named ``"out"`` (one logit per class, or one for two classes, with softmax or logistic outputs from the loss). ``get_params``
-        exposes the layers by name and their parameters as
+        layer, a ``Dense`` named ``"out"`` (one logit per class, or one for
+        two classes: softmax or logistic outputs come from the loss).
+        ``get_params`` exposes the layers by name and their parameters as
         ``conv1__filters``, which ``set_params`` and ``GridSearchCV`` use;
         ``fit`` trains copies (``layers_``), never the listed objects. A
         ``Dense`` needs flat input: put a ``Flatten`` (or a global pooling

@@ -5,6 +5,7 @@ layers sit in an estimator's parameters as Pipeline's steps do:
 ``clone`` copies them, ``GridSearchCV`` searches ``conv1__filters``.
 """
 
+import functools
 import inspect
 
 
@@ -108,6 +109,7 @@ class ParamsMixin:
                 self._init_params = {**self._init_params, name: value}
 
 
+@functools.lru_cache(maxsize=None)
 def _init_signature(cls):
     """The signature of ``cls.__init__`` without ``self``."""
     init = cls.__init__

@@ -14,7 +14,9 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
     The network of :class:`NumpyCNNClassifier` (``len(filters)`` blocks of
     convolution -> activation -> max-pooling, then dense layers) with a
     linear output unit per target, trained on the squared error (or the
-    Poisson deviance). Parameters shared with
+    Poisson deviance); ``layers`` takes any other network as a list of
+    named layers, and ``augment`` random transforms of the training images.
+    Parameters shared with
     :class:`~sklearn.neural_network.MLPRegressor` have its names and meanings.
 
     Parameters
@@ -135,8 +137,9 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         padding="same")), ("relu1", ReLU()), ("pool1", MaxPool2D(2)),
         ("flatten", Flatten()), ("fc", Dense(128)), ("relu2", ReLU())]`` with
         layers of :mod:`skcnn.layers`. The estimator appends its output
-        layer, a ``Dense`` named ``"out"`` (one linear unit per target; exponentiated for ``loss="poisson"``). ``get_params``
-        exposes the layers by name and their parameters as
+        layer, a ``Dense`` named ``"out"`` (one linear unit per target,
+        exponentiated for ``loss="poisson"``).
+        ``get_params`` exposes the layers by name and their parameters as
         ``conv1__filters``, which ``set_params`` and ``GridSearchCV`` use;
         ``fit`` trains copies (``layers_``), never the listed objects. A
         ``Dense`` needs flat input: put a ``Flatten`` (or a global pooling
