@@ -321,3 +321,18 @@ def test_layer_list_model_is_the_same_whatever_n_jobs(digits):
     # Heavy enough that n_jobs=2 trains the shards side by side.
     assert forward_flops(models[1]._network) >= MIN_FLOPS_PER_SAMPLE
     assert_same_model(*models)
+
+
+def test_skops_trusts_every_type_of_a_layer_list_model(few_digits, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    from skcnn import SKOPS_TRUSTED_TYPES
+    from skcnn.augmentation import RandomFlip
+
+    X, y = few_digits
+    clf = small(augment=[RandomFlip()]).fit(X, y)
+    path = tmp_path / "model.skops"
+    sio.dump(clf, path)
+    assert set(sio.get_untrusted_types(file=path)) <= set(SKOPS_TRUSTED_TYPES)
+    loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.get_params()["conv1__filters"] == 4
