@@ -76,6 +76,40 @@ def check_layer_list(layers, reserved):
     return pairs
 
 
+def layer_params(layers):
+    """The layers of ``layers`` by name and their parameters as ``name__param``.
+
+    What Pipeline adds to ``get_params(deep=True)`` for its steps
+    (scikit-learn's ``_BaseComposition._get_params``); nothing for a value
+    that is not a list of pairs (``fit`` says what is wrong with it).
+    """
+    try:
+        named = dict(layers)
+    except (TypeError, ValueError):
+        return {}
+    out = dict(named)
+    for name, layer in named.items():
+        if hasattr(layer, "get_params") and not isinstance(layer, type):
+            out.update((f"{name}__{k}", v) for k, v in layer.get_params(deep=True).items())
+    return out
+
+
+def replace_layers(layers, params):
+    """``layers`` with the layers ``params`` names replaced (popped from
+    ``params``): a new list, as ``_BaseComposition._set_params`` makes; the
+    same object when ``params`` names none."""
+    if not isinstance(layers, (list, tuple)):
+        return layers
+    try:
+        names = {name for name, _ in layers}
+    except (TypeError, ValueError):
+        return layers
+    new = {key: params.pop(key) for key in list(params) if "__" not in key and key in names}
+    if not new:
+        return layers
+    return [(name, new.get(name, layer)) for name, layer in layers]
+
+
 def copy_layers(pairs):
     """Fresh, unbuilt layers constructed from the parameters of ``pairs``'s."""
     return [(name, clone(layer, safe=False)) for name, layer in pairs]

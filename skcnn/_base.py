@@ -17,12 +17,13 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._architecture import (
-    check_shapes, continue_with, copy_layers, describe_change, with_output_layer,
+    check_shapes, continue_with, copy_layers, describe_change, layer_params, replace_layers,
+    with_output_layer,
 )
 from ._batches import batch_count, canonical_batch, sample_label_keys
 from ._interrupt import deferred_interrupt
@@ -103,13 +104,13 @@ class _TrainingCall:
     val: tuple | None  # the early-stopping hold-out, alike
 
 
-class BaseCNN(_BaseComposition):
+class BaseCNN(BaseEstimator):
     """Base class of the estimators: training and inference of the network.
 
     Warning: use NumpyCNNClassifier or NumpyCNNRegressor instead.
 
-    A ``layers`` list gets Pipeline's parameter handling (scikit-learn's
-    ``_BaseComposition``, as Pipeline's steps): ``get_params`` exposes each
+    A ``layers`` list gets Pipeline's parameter handling (as scikit-learn's
+    ``_BaseComposition`` gives Pipeline's steps): ``get_params`` exposes each
     layer by name and its parameters as ``name__param``; ``set_params``
     replaces a layer by name or sets its parameters.
     """
@@ -169,7 +170,10 @@ class BaseCNN(_BaseComposition):
         params : dict
             Parameter names mapped to their values.
         """
-        return self._get_params("layers", deep=deep)
+        params = super().get_params(deep=deep)
+        if deep:
+            params.update(layer_params(self.layers))
+        return params
 
     def set_params(self, **params):
         """Set the parameters of this estimator.
@@ -188,7 +192,10 @@ class BaseCNN(_BaseComposition):
         self : estimator instance
             The estimator.
         """
-        return self._set_params("layers", **params)
+        if "layers" in params:  # first, as Pipeline: the other keys may name its layers
+            self.layers = params.pop("layers")
+        self.layers = replace_layers(self.layers, params)
+        return super().set_params(**params)
 
     # ------------------------------------------------- what a subclass gives
 

@@ -69,6 +69,12 @@ def test_set_params_sets_a_layer_parameter_or_replaces_a_layer():
     with pytest.raises(ValueError, match="filters must be a positive int. Received filters=0"):
         clf.set_params(conv1__filters=0)
     assert clf.layers[0][1].filters == 6  # a refused value changes nothing
+    # A new list is set first: the other keys may name its layers.
+    fresh = layer_list()
+    clf.set_params(layers=fresh, conv1__filters=3, max_iter=4)
+    assert clf.layers is fresh and fresh[0][1].filters == 3 and clf.max_iter == 4
+    replaced = clf.set_params(relu1=ReLU()).layers
+    assert replaced is not fresh and fresh[2][1] is not replaced[2][1]  # the user's list is kept
 
 
 def test_clone_copies_every_layer_and_no_fitted_state(few_digits):
