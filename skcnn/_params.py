@@ -110,7 +110,17 @@ def validate_hyperparameters(est):
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
     p["layers"] = _layer_list(est)
     check_transforms(est.augment)
-    _choice("solver", est.solver, {"adam", "sgd"})
+    _choice("solver", est.solver, {"adam", "sgd", "lbfgs"})
+    if not _is_int(est.max_fun) or est.max_fun < 1:
+        _fail("max_fun", est.max_fun, "a positive int")
+    if est.solver == "lbfgs" and p["layers"] is None and p["dropout"] > 0:
+        raise ValueError(
+            f"dropout={est.dropout!r} cannot be used with solver='lbfgs': L-BFGS's "
+            "line search compares the loss at several points, and dropout draws "
+            "new masks at every evaluation. Set dropout=0 (or use solver='adam')."
+        )
+    if est.solver == "lbfgs":
+        _refuse_random_training_with_lbfgs(est, p["layers"] is not None)
     _choice("learning_rate", est.learning_rate, {"constant", "invscaling", "adaptive"})
     _real("power_t", est.power_t, 0, np.inf, True, False)
     _real("alpha", est.alpha, 0, np.inf, True, False)
@@ -180,6 +190,24 @@ def _layer_list(est):
             stacklevel=6,  # the user's fit / partial_fit call
         )
     return spec
+
+
+def _refuse_random_training_with_lbfgs(est, has_layers):
+    """A full-batch L-BFGS fit evaluates one fixed loss: no dropout layer in
+    a layer list, no augmentation (both draw anew at every evaluation)."""
+    for name, layer in est.layers if has_layers else ():
+        if layer.takes_seed:
+            raise ValueError(
+                f"Layer {name!r} ({layer!r}) cannot be used with solver='lbfgs': "
+                "L-BFGS's line search compares the loss at several points, and the "
+                "layer draws anew at every evaluation. Remove it (or use solver='adam')."
+            )
+    if check_transforms(est.augment):
+        raise ValueError(
+            f"augment={est.augment!r} cannot be used with solver='lbfgs': a full-batch "
+            "fit minimizes the loss of fixed images. Set augment=None (or use "
+            "solver='adam')."
+        )
 
 
 def _same(value, default):

@@ -342,3 +342,19 @@ def test_skops_trusts_every_type_of_a_layer_list_model(few_digits, tmp_path):
     loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     assert loaded.get_params()["conv1__filters"] == 4
+
+
+def test_lbfgs_refuses_random_layers_and_augmentation(few_digits):
+    from skcnn.augmentation import RandomFlip
+
+    X, y = few_digits
+    with pytest.raises(ValueError, match=r"Layer 'drop1' \(Dropout\(0.2\)\) cannot be used with "
+                       "solver='lbfgs'"):
+        small(solver="lbfgs").fit(X, y)
+    no_dropout = [pair for pair in layer_list() if not pair[0].startswith("drop")]
+    with pytest.raises(ValueError, match=r"augment=\[RandomFlip\(.*\)\] cannot be used with "
+                       "solver='lbfgs'"):
+        small(solver="lbfgs", layers=no_dropout, augment=[RandomFlip()]).fit(X, y)
+    # dropout=0.5, the default, is ignored with a layer list: no error.
+    clf = small(solver="lbfgs", layers=no_dropout, max_iter=5).fit(X, y)
+    assert clf.layer_names_[-1] == "out"
