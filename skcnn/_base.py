@@ -22,12 +22,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._architecture import (
+    check_shapes, continue_with, copy_layers, describe_change, layer_params, replace_layers,
+    with_output_layer,
+)
 from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from ._interrupt import deferred_interrupt
 from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
 from ._params import resolve_image_shape, validate_hyperparameters
+from .augmentation import augment_batch, check_transforms
 from .layers import Conv2D, Dropout
 from .optimizers import SGD, Adam
 
@@ -120,6 +125,11 @@ class BaseCNN(BaseEstimator):
     """Base class of the estimators: training and inference of the network.
 
     Warning: use NumpyCNNClassifier or NumpyCNNRegressor instead.
+
+    A ``layers`` list gets Pipeline's parameter handling (as scikit-learn's
+    ``_BaseComposition`` gives Pipeline's steps): ``get_params`` exposes each
+    layer by name and its parameters as ``name__param``; ``set_params``
+    replaces a layer by name or sets its parameters.
     """
 
     def __init__(
@@ -127,7 +137,7 @@ class BaseCNN(BaseEstimator):
         image_shape, solver, alpha, dropout, batch_size, learning_rate_init, max_iter, tol,
         n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
         beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
-        learning_rate, power_t, max_fun,
+        learning_rate, power_t, max_fun, layers=None, augment=None,
     ):
         self.filters = filters
         self.kernel_size = kernel_size
@@ -160,11 +170,55 @@ class BaseCNN(BaseEstimator):
         self.learning_rate = learning_rate
         self.power_t = power_t
         self.max_fun = max_fun
+        self.layers = layers
+        self.augment = augment
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # densified one batch at a time
         return tags
+
+    def get_params(self, deep=True):
+        """Get the parameters of this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return each layer of ``layers`` by its name and its
+            parameters as ``name__param`` (``conv1__filters``), as Pipeline
+            does for its steps.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            params.update(layer_params(self.layers))
+        return params
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        ``set_params(conv1=Conv2D(16))`` replaces the layer named ``conv1``
+        of ``layers``; ``set_params(conv1__filters=16)`` sets a parameter of
+        that layer (in the list's own object, as Pipeline does).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, layer names and ``name__param`` keys.
+
+        Returns
+        -------
+        self : estimator instance
+            The estimator.
+        """
+        if "layers" in params:  # first, as Pipeline: the other keys may name its layers
+            self.layers = params.pop("layers")
+        self.layers = replace_layers(self.layers, params)
+        return super().set_params(**params)
 
     # ------------------------------------------------- what a subclass gives
 
@@ -293,8 +347,14 @@ class BaseCNN(BaseEstimator):
 
     def _check_compatible(self, arch, shape_from_X):
         """Checks for a call that continues training an existing model."""
+        change = describe_change(self._architecture.get("layers"), arch["layers"])
+        if change:
+            raise ValueError(
+                f"{change} since the model was built; set warm_start=False (or clone "
+                "the estimator) to build a new one."
+            )
         old, new = self._architecture["dropout"], arch["dropout"]
-        if (old > 0) != (new > 0):
+        if old is not None and (old > 0) != (new > 0):
             raise ValueError(
                 f"dropout changed from {old!r} to {new!r} since the model was built: "
                 "turning dropout on or off changes the network's layers (a new rate "
@@ -348,9 +408,15 @@ class BaseCNN(BaseEstimator):
 
     def _initialize(self, call):
         """Build a fresh network and reset everything learned."""
-        arch = {key: call.arch[key] for key in _LAYER_KEYS}
-        layers = build_cnn_layers(call.image_shape, self._n_outputs(call.targets), **arch)
-        network = Sequential(layers, reuse_buffers=True)
+        n_outputs = self._n_outputs(call.targets)
+        if call.arch["layers"] is None:
+            arch = {key: call.arch[key] for key in _LAYER_KEYS}
+            named = build_cnn_layers(call.image_shape, n_outputs, **arch)
+        else:  # the user's list, copied: fit never builds or changes the user's layers
+            named = with_output_layer(copy_layers(self.layers), n_outputs)
+            check_shapes(named, call.image_shape)
+        self.layer_names_ = [name for name, _ in named]
+        network = Sequential([layer for _, layer in named], reuse_buffers=True)
         network.build(call.image_shape, call.rng, call.dtype)
         self._network = network
         self._architecture = call.arch
@@ -370,6 +436,9 @@ class BaseCNN(BaseEstimator):
 
     def _sync_dropout_rate(self):
         """Give the Dropout layers the model's rate (warm_start and partial_fit may change it)."""
+        if self._architecture.get("layers") is not None:  # in a layer list, the rates it holds
+            continue_with(self._network.layers, self._architecture["layers"])
+            return
         for layer in self._network.layers:
             if isinstance(layer, Dropout):
                 layer.rate = self._architecture["dropout"]
@@ -389,7 +458,8 @@ class BaseCNN(BaseEstimator):
 
     @property
     def layers_(self):
-        """The fitted layers, in network order (see :mod:`skcnn.layers`)."""
+        """The fitted layers, in network order (see :mod:`skcnn.layers`), the
+        output layer last; ``layer_names_`` holds their names."""
         check_is_fitted(self)
         return list(self._network.layers)
 
@@ -434,7 +504,11 @@ class BaseCNN(BaseEstimator):
         # Dropout masks hash the samples with (this draw, epoch, batch): drawn
         # before any shuffle, so that repeated and weighted samples, whose
         # shuffles differ, get the same masks.
-        seed = int(rng.randint(2**31 - 1)) if self._architecture["dropout"] > 0 else None
+        random_layers = any(layer.takes_seed for layer in self._network.layers)
+        seed = int(rng.randint(2**31 - 1)) if random_layers else None
+        # Augmentation hashes the samples with (this draw, epoch, batch) as well.
+        transforms = check_transforms(self.augment)
+        augment_seed = int(rng.randint(2**31 - 1)) if transforms else None
         self._sync_dropout_rate()
         step = ShardedStep(
             self._network, self._make_loss(), max_batch_len, seed, n_batches * n_epochs,
@@ -447,7 +521,8 @@ class BaseCNN(BaseEstimator):
                     # Overflow is handled below as divergence, with a clear warning.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss, stopped = self._run_epoch(
-                            X, y, w, keys, n_batches, rng, step, interrupt
+                            X, y, w, keys, n_batches, rng, step, interrupt,
+                            (transforms, augment_seed),
                         )
                 except BaseException:
                     self._restore(snapshot)
@@ -565,8 +640,12 @@ class BaseCNN(BaseEstimator):
         if losses:
             self.best_loss_ = min(losses + ([] if self.best_loss_ is None else [self.best_loss_]))
 
-    def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt):
-        """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
+    def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt, augment=((), None)):
+        """One pass over the data; returns (mean loss, None | "diverged" | "interrupted").
+
+        ``augment``: the transforms of ``augment`` and their seed, applied to
+        each batch here, before it is split across workers."""
+        transforms, augment_seed = augment
         n = X.shape[0]
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         total_loss = total_weight = 0.0
@@ -576,6 +655,8 @@ class BaseCNN(BaseEstimator):
             if weight == 0:
                 continue
             X_batch = dense_rows(X, batch).reshape((-1,) + self.image_shape_)
+            if transforms:
+                X_batch = augment_batch(transforms, X_batch, (augment_seed, self._epochs, index))
             loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self._epochs, index))
             if not np.isfinite(loss):
                 return loss, "diverged"

@@ -19,7 +19,9 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
     The network is ``len(filters)`` blocks of convolution -> activation ->
     max-pooling, then one dense layer + activation per entry of
     ``hidden_layer_sizes``, then a softmax output layer trained with the
-    cross-entropy (log-loss). Parameters shared with
+    cross-entropy (log-loss); ``layers`` takes any other network as a list
+    of named layers, and ``augment`` random transforms of the training
+    images. Parameters shared with
     :class:`~sklearn.neural_network.MLPClassifier` have its names and meanings.
 
     Parameters
@@ -145,6 +147,32 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         1 MFLOP per sample always train on the calling thread, where they
         are fastest. The model is bit-identical whatever ``n_jobs``. BLAS is
         held at one thread while a fit runs (process-wide).
+    layers : list of (str, layer) tuples, default=None
+        The network, as a Pipeline's steps: ``[("conv1", Conv2D(32, 3,
+        padding="same")), ("relu1", ReLU()), ("pool1", MaxPool2D(2)),
+        ("flatten", Flatten()), ("fc", Dense(128)), ("relu2", ReLU())]`` with
+        layers of :mod:`skcnn.layers`. The estimator appends its output
+        layer, a ``Dense`` named ``"out"`` (one logit per class, or one for
+        two classes: softmax or logistic outputs come from the loss).
+        ``get_params`` exposes the layers by name and their parameters as
+        ``conv1__filters``, which ``set_params`` and ``GridSearchCV`` use;
+        ``fit`` trains copies (``layers_``), never the listed objects. A
+        ``Dense`` needs flat input: put a ``Flatten`` (or a global pooling
+        layer) before it. Names must be unique, without ``__``, and neither
+        ``"out"`` nor a parameter's name. None builds the network from
+        ``filters``, ``kernel_size``, ``pool_size``, ``padding``,
+        ``hidden_layer_sizes``, ``activation`` and ``dropout``; with a list
+        these are ignored (a UserWarning names those not at their defaults).
+        A continued fit (``warm_start``, ``partial_fit``) refuses a changed
+        list, except for new Dropout rates.
+    augment : transform or list of transforms, default=None
+        Random transforms of :mod:`skcnn.augmentation` (``RandomShift``,
+        ``RandomFlip``, ``RandomRotation``) applied in order to every
+        training batch, with new draws at every epoch; never to the
+        early-stopping validation split nor in ``predict``. The draws come
+        from ``random_state``, the epoch and each sample's values: the model
+        stays bit-identical whatever ``n_jobs``. None trains on the images
+        as they are.
 
     Attributes
     ----------
@@ -156,6 +184,13 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         Names of the features, when ``X`` had string column names.
     image_shape_ : tuple of (int, int, int)
         ``(C, H, W)`` of one sample.
+    layers_ : list of layer
+        The fitted layers in network order, the output layer last: copies of
+        ``layers`` (or the network built from ``filters`` ...).
+    layer_names_ : list of str
+        Their names: those of ``layers`` and ``"out"``; without ``layers``,
+        ``"conv1"``, ``"pool1"``, ``"relu1"``, ..., ``"flatten"``, ``"fc1"``, ...,
+        ``"out"``.
     coefs_ : list of ndarray
         The live weight arrays in network order: convolution weights of shape
         ``(out_channels, in_channels, kh, kw)``, dense weights of shape
@@ -230,6 +265,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         learning_rate="constant",
         power_t=0.5,
         max_fun=15000,
+        layers=None,
+        augment=None,
     ):
         super().__init__(
             filters=filters,
@@ -263,6 +300,8 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             learning_rate=learning_rate,
             power_t=power_t,
             max_fun=max_fun,
+            layers=layers,
+            augment=augment,
         )
         self.class_weight = class_weight
     # ------------------------------------------------------------------ fit

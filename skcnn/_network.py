@@ -1,5 +1,7 @@
-"""A stack of layers, and the conv-block architecture the estimator builds."""
+"""A stack of layers, and the conv-block architecture the estimator builds
+(layer lists given by the user: ``_architecture.py``)."""
 
+from ._architecture import with_output_layer
 from ._functional import mix_seed, sample_keys
 from .layers import ACTIVATIONS, Conv2D, Dense, Dropout, Flatten, MaxPool2D
 
@@ -123,7 +125,7 @@ def build_cnn_layers(
     activation,
     dropout=0.0,
 ):
-    """The layers of the estimator's network, for samples of ``input_shape``.
+    """The named layers of the estimator's network, for samples of ``input_shape``.
 
     Each entry of ``filters`` adds a block conv -> activation -> max-pool, then
     Flatten, one Dense + activation per hidden layer size, and a Dense output
@@ -136,29 +138,42 @@ def build_cnn_layers(
     commute exactly (values, and gradients, since relu'(0) = 0 and relu keeps
     the order and ties of positive values), and pooling first makes the
     activation touch 4x less data.
+
+    Returns a list of ``(name, layer)`` pairs, as the estimator's ``layers``
+    parameter: ``conv1``, ``pool1``, ``relu1``, ... per block, ``flatten``,
+    ``drop1``, ``fc1``, ``relu3``, ... and ``out`` last (activations and
+    dropouts numbered through the network).
     """
     act = ACTIVATIONS[activation]
     ph, pw = pool_size
     layers = []
+    counts = {}
+
+    def add(prefix, layer):
+        counts[prefix] = counts.get(prefix, 0) + 1
+        layers.append((f"{prefix}{counts[prefix]}", layer))
+
     shape = tuple(input_shape)
-    for n_filters in filters:
+    for i, n_filters in enumerate(filters, start=1):
         conv = Conv2D(n_filters, kernel_size, padding=padding)
         shape = conv.compute_output_shape(shape)
-        block = [conv]
+        add("conv", conv)
         pool = (min(ph, shape[1]), min(pw, shape[2]))
-        pool_layers = [] if pool == (1, 1) else [MaxPool2D(pool)]
+        pool_layers = [] if pool == (1, 1) else [(f"pool{i}", MaxPool2D(pool))]
+        if activation != "relu":
+            add(activation, act())
+        layers.extend(pool_layers)
         if activation == "relu":
-            block += pool_layers + [act()]
-        else:
-            block += [act()] + pool_layers
-        for layer in pool_layers:
+            add(activation, act())
+        for _, layer in pool_layers:
             shape = layer.compute_output_shape(shape)
-        layers += block
-    layers.append(Flatten())
-
-    def dense(units):
-        return ([Dropout(dropout)] if dropout > 0 else []) + [Dense(units)]
+    layers.append(("flatten", Flatten()))
 
     for units in hidden_layer_sizes:
-        layers += dense(units) + [act()]
-    return layers + dense(n_outputs)
+        if dropout > 0:
+            add("drop", Dropout(dropout))
+        add("fc", Dense(units))
+        add(activation, act())
+    if dropout > 0:
+        add("drop", Dropout(dropout))
+    return with_output_layer(layers, n_outputs)

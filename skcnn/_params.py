@@ -5,13 +5,22 @@ parameter and the value received, in the style of Keras and scikit-learn:
 ``filters must be a tuple of positive ints. Received filters=(0,).``
 """
 
+import inspect
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 
+from ._architecture import check_layer_list, layer_spec
 from ._functional import as_pair, resolve_padding
+from .augmentation import check_transforms
 from .layers import ACTIVATIONS
+
+# The parameters that build the network when ``layers`` is None.
+NETWORK_PARAMS = (
+    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dropout",
+)
 
 
 def _fail(name, value, expected, error=ValueError):
@@ -76,8 +85,10 @@ def validate_hyperparameters(est):
     """Check every hyperparameter of ``est``; return the normalized values.
 
     Returns a dict holding the architecture in normalized form (pairs for
-    kernel and pool sizes, tuples for layer sizes) plus the resolved batch
-    size rule; the estimator's own attributes are never modified.
+    kernel and pool sizes, tuples for layer sizes; ``layers``: the layer
+    list as plain values, or None) plus the resolved batch size rule; the
+    estimator's own attributes are never modified. With a layer list the
+    parameters of ``NETWORK_PARAMS`` are None.
     """
     p = {}
     p["filters"] = _int_tuple("filters", est.filters, "a tuple of positive ints")
@@ -97,15 +108,19 @@ def validate_hyperparameters(est):
         ):
             _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
+    p["layers"] = _layer_list(est)
+    check_transforms(est.augment)
     _choice("solver", est.solver, {"adam", "sgd", "lbfgs"})
     if not _is_int(est.max_fun) or est.max_fun < 1:
         _fail("max_fun", est.max_fun, "a positive int")
-    if est.solver == "lbfgs" and p["dropout"] > 0:
+    if est.solver == "lbfgs" and p["layers"] is None and p["dropout"] > 0:
         raise ValueError(
             f"dropout={est.dropout!r} cannot be used with solver='lbfgs': L-BFGS's "
             "line search compares the loss at several points, and dropout draws "
             "new masks at every evaluation. Set dropout=0 (or use solver='adam')."
         )
+    if est.solver == "lbfgs":
+        _refuse_random_training_with_lbfgs(est, p["layers"] is not None)
     _choice("learning_rate", est.learning_rate, {"constant", "invscaling", "adaptive"})
     _real("power_t", est.power_t, 0, np.inf, True, False)
     _real("alpha", est.alpha, 0, np.inf, True, False)
@@ -140,7 +155,66 @@ def validate_hyperparameters(est):
             _fail("class_weight", cw, "None, 'balanced' or a dict {class_label: weight}")
     if hasattr(est, "loss"):
         p["loss"] = _choice("loss", est.loss, {"squared_error", "poisson"})
+    if p["layers"] is not None:
+        p.update(dict.fromkeys(NETWORK_PARAMS))
     return p
+
+
+def _layer_list(est):
+    """The architecture of ``est.layers`` (None without one, see layer_spec).
+
+    With a layer list, the parameters that would build the network are
+    ignored (set to None in the normalized values): a UserWarning names
+    those set to something else than their defaults, as scikit-learn warns
+    about a parameter that another one makes unused (LogisticRegression's
+    l1_ratio without penalty="elasticnet"). A warning rather than an error:
+    a search over ``layers=[None, [...]]`` crossed with ``filters`` stays a
+    valid grid, and nothing is computed differently from what was asked
+    once the list is there.
+    """
+    if est.layers is None:
+        return None
+    spec = layer_spec(check_layer_list(est.layers, set(est.get_params(deep=False))))
+    defaults = inspect.signature(type(est).__init__).parameters
+    ignored = [
+        f"{name}={getattr(est, name)!r}" for name in NETWORK_PARAMS
+        if name in defaults and not _same(getattr(est, name), defaults[name].default)
+    ]
+    if ignored:
+        warnings.warn(
+            f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: "
+            "layers defines the whole network (the estimator appends the output "
+            "layer). Leave such parameters at their defaults, or put the layers "
+            "they stand for in the list.",
+            UserWarning,
+            stacklevel=6,  # the user's fit / partial_fit call
+        )
+    return spec
+
+
+def _refuse_random_training_with_lbfgs(est, has_layers):
+    """A full-batch L-BFGS fit evaluates one fixed loss: no dropout layer in
+    a layer list, no augmentation (both draw anew at every evaluation)."""
+    for name, layer in est.layers if has_layers else ():
+        if layer.takes_seed:
+            raise ValueError(
+                f"Layer {name!r} ({layer!r}) cannot be used with solver='lbfgs': "
+                "L-BFGS's line search compares the loss at several points, and the "
+                "layer draws anew at every evaluation. Remove it (or use solver='adam')."
+            )
+    if check_transforms(est.augment):
+        raise ValueError(
+            f"augment={est.augment!r} cannot be used with solver='lbfgs': a full-batch "
+            "fit minimizes the loss of fixed images. Set augment=None (or use "
+            "solver='adam')."
+        )
+
+
+def _same(value, default):
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
 
 
 def resolve_image_shape(image_shape, n_features, shape_from_X=None):

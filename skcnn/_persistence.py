@@ -3,12 +3,13 @@
 from ._classifier import NumpyCNNClassifier
 from ._network import Sequential
 from ._regressor import NumpyCNNRegressor
+from .augmentation import RandomFlip, RandomRotation, RandomShift
 from .layers import Conv2D, Dense, Dropout, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
 from .optimizers import SGD, Adam
 
 _SAVED_CLASSES = (
     NumpyCNNClassifier, NumpyCNNRegressor, Sequential, Conv2D, MaxPool2D, Flatten, Dropout, Dense,
-    ReLU, Tanh, Logistic, Identity, SGD, Adam,
+    ReLU, Tanh, Logistic, Identity, SGD, Adam, RandomShift, RandomFlip, RandomRotation,
 )
 
 #: Fully qualified names of every skcnn type a fitted model contains: pass them

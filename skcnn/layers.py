@@ -52,6 +52,7 @@ from ._functional import (
     resolve_padding,
     sample_keys,
 )
+from ._layer_params import ParamsMixin
 from ._loss import SoftmaxCrossEntropy
 
 __all__ = [
@@ -109,7 +110,7 @@ class _PoolBlocks:
         self.array = array
 
 
-class Layer:
+class Layer(ParamsMixin):
     """Base class: a layer without parameters that passes data through.
 
     A layer's trainable arrays are its attributes named in ``param_names``
@@ -117,6 +118,11 @@ class Layer:
     live in one place, and pickling, worker processes and the estimator's
     ``coefs_`` all see the same arrays. ``grads`` holds one gradient array
     per entry of ``params``: scratch space, rebuilt on load.
+
+    A layer's constructor arguments are its scikit-learn parameters
+    (``get_params``, ``set_params``, ``sklearn.base.clone``; see
+    :class:`skcnn._layer_params.ParamsMixin`), so that a list of layers can
+    be an estimator's parameter, searched as ``conv1__filters``.
     """
 
     #: Attribute names of the trainable arrays, in the order of ``params``.
@@ -511,6 +517,7 @@ class Dropout(Layer):
     """
 
     takes_seed = True
+    _warm_start_params = ("rate",)  # a continued fit may change the rate
 
     def __init__(self, rate=0.5):
         super().__init__()

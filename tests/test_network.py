@@ -68,7 +68,7 @@ def test_pool_blocked_training_pass_equals_the_plain_one(dtype, im2col_bytes, mo
     if im2col_bytes is not None:
         monkeypatch.setattr(_functional, "IM2COL_CHUNK_BYTES", im2col_bytes)
     def make():
-        layers = build_cnn_layers((2, 12, 8), 3, (4, 5), (3, 3), (2, 2), "same", (6,), "relu")
+        layers = cnn_layers((2, 12, 8), 3, (4, 5), (3, 3), (2, 2), "same", (6,), "relu")
         net = Sequential(layers, reuse_buffers=True)
         net.build((2, 12, 8), np.random.RandomState(0), dtype)
         return net
@@ -121,7 +121,7 @@ def test_reused_buffers_give_the_numbers_of_fresh_ones(dtype):
 
 
 def test_build_cnn_layers_puts_dropout_before_every_dense_layer():
-    layers = build_cnn_layers(
+    layers = cnn_layers(
         (1, 8, 8), n_outputs=3, filters=(2,), kernel_size=(3, 3), pool_size=(2, 2),
         padding="same", hidden_layer_sizes=(5, 4), activation="relu", dropout=0.5,
     )
@@ -180,6 +180,27 @@ def test_sequential_params_are_live_arrays_in_layer_order():
     assert [g.shape for g in net.grads] == [p.shape for p in expected]
 
 
+def cnn_layers(*args, **kwargs):
+    """The layers of build_cnn_layers, without their names."""
+    return [layer for _, layer in build_cnn_layers(*args, **kwargs)]
+
+
+def test_build_cnn_layers_names_its_layers():
+    named = build_cnn_layers(
+        (1, 8, 8), n_outputs=3, filters=(2, 4), kernel_size=(3, 3), pool_size=(2, 2),
+        padding="same", hidden_layer_sizes=(5,), activation="relu", dropout=0.5,
+    )
+    assert [name for name, _ in named] == [
+        "conv1", "pool1", "relu1", "conv2", "pool2", "relu2", "flatten",
+        "drop1", "fc1", "relu3", "drop2", "out",
+    ]
+    tanh = build_cnn_layers(
+        (1, 8, 8), n_outputs=3, filters=(2,), kernel_size=(3, 3), pool_size=(2, 2),
+        padding="same", hidden_layer_sizes=(), activation="tanh",
+    )
+    assert [name for name, _ in tanh] == ["conv1", "tanh1", "pool1", "flatten", "out"]
+
+
 def _layer_types(layers):
     return [type(layer).__name__ for layer in layers]
 
@@ -189,12 +210,12 @@ def test_build_cnn_layers_block_order():
         n_outputs=3, filters=(2, 4), kernel_size=(3, 3), pool_size=(2, 2),
         padding="same", hidden_layer_sizes=(5,),
     )
-    relu = build_cnn_layers((1, 8, 8), activation="relu", **kwargs)
+    relu = cnn_layers((1, 8, 8), activation="relu", **kwargs)
     assert _layer_types(relu) == [
         "Conv2D", "MaxPool2D", "ReLU", "Conv2D", "MaxPool2D", "ReLU",
         "Flatten", "Dense", "ReLU", "Dense",
     ]
-    tanh = build_cnn_layers((1, 8, 8), activation="tanh", **kwargs)
+    tanh = cnn_layers((1, 8, 8), activation="tanh", **kwargs)
     assert _layer_types(tanh) == [
         "Conv2D", "Tanh", "MaxPool2D", "Conv2D", "Tanh", "MaxPool2D",
         "Flatten", "Dense", "Tanh", "Dense",
@@ -206,7 +227,7 @@ def test_build_cnn_layers_block_order():
 
 
 def test_build_cnn_layers_clips_pools_and_drops_1x1_pools():
-    layers = build_cnn_layers(
+    layers = cnn_layers(
         (1, 3, 5), n_outputs=2, filters=(2, 3, 4), kernel_size=(3, 3),
         pool_size=(2, 2), padding="same", hidden_layer_sizes=(), activation="relu",
     )
@@ -229,7 +250,7 @@ def test_build_cnn_layers_clips_pools_and_drops_1x1_pools():
 
 
 def test_build_cnn_layers_pool_larger_than_input_is_clipped():
-    layers = build_cnn_layers(
+    layers = cnn_layers(
         (2, 4, 3), n_outputs=2, filters=(3,), kernel_size=(1, 1),
         pool_size=(5, 5), padding="valid", hidden_layer_sizes=(), activation="tanh",
     )

@@ -32,7 +32,7 @@ needs_processes = pytest.mark.skipif(
 
 
 def network(dtype=np.float64, seed=0):
-    layers = build_cnn_layers((1, 8, 8), 10, (4, 6), (3, 3), (2, 2), "same", (8,), "relu")
+    layers = [layer for _, layer in build_cnn_layers((1, 8, 8), 10, (4, 6), (3, 3), (2, 2), "same", (8,), "relu")]
     net = Sequential(layers, reuse_buffers=True)
     net.build((1, 8, 8), np.random.RandomState(seed), dtype)
     return net
@@ -77,7 +77,7 @@ def test_threads_only_for_networks_whose_samples_cost_enough(monkeypatch):
         8 * 8 * 9 * 1 * 4 + 4 * 4 * 9 * 4 * 6 + 2 * 2 * 6 * 8 + 8 * 10
     )
     assert _parallel.ShardedStep(small, SoftmaxCrossEntropy(), 64).n_threads == 1
-    layers = build_cnn_layers((1, 28, 28), 10, (32, 64), (3, 3), (2, 2), "same", (128,), "relu")
+    layers = [layer for _, layer in build_cnn_layers((1, 28, 28), 10, (32, 64), (3, 3), (2, 2), "same", (128,), "relu")]
     net_b = Sequential(layers)
     net_b.build((1, 28, 28), np.random.RandomState(0), np.float32)
     assert _parallel.forward_flops(net_b) == 2 * (

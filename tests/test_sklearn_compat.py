@@ -9,6 +9,21 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
+from skcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
+
+
+def small_layer_list():
+    """A network given as a layer list that takes any input (1 x n signals too)."""
+    return [
+        ("conv1", Conv2D(4, kernel_size=(1, 3), padding="same")),
+        ("relu1", ReLU()),
+        ("pool1", MaxPool2D(1)),
+        ("flatten", Flatten()),
+        ("drop", Dropout(0.2)),
+        ("fc", Dense(16)),
+        ("tanh", Tanh()),
+    ]
+
 
 CONFIGURATIONS = [
     NumpyCNNClassifier(),
@@ -24,6 +39,8 @@ CONFIGURATIONS = [
     # in a batch (BLAS takes other kernels for one row or one output), beyond
     # check_methods_subset_invariance's absolute 1e-7 for outputs near zero.
     NumpyCNNRegressor(filters=(), solver="lbfgs", dropout=0.0, dtype=np.float64),
+    NumpyCNNClassifier(layers=small_layer_list()),
+    NumpyCNNRegressor(layers=small_layer_list()),
 ]
 # loss="poisson" refuses negative targets, which check_regressor_multioutput
 # feeds whatever the positive_only tag says (as MLPRegressor's would): its

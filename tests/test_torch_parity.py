@@ -125,10 +125,11 @@ def net_b_layers(order):
     -> dense 16 -> relu -> dense 3; ``"estimator"`` builds it as the estimator
     does (pool before relu)."""
     if order == "estimator":
-        return build_cnn_layers(
+        named = build_cnn_layers(
             IMAGE, 3, filters=(4, 8), kernel_size=(3, 3), pool_size=(2, 2),
             padding="same", hidden_layer_sizes=(16,), activation="relu",
         )
+        return [layer for _, layer in named]
     return [
         Conv2D(4, 3, padding="same"), ReLU(), MaxPool2D(2),
         Conv2D(8, 3, padding="same"), ReLU(), MaxPool2D(2),

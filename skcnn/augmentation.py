@@ -1,0 +1,259 @@
+"""Random transforms of training images: the estimators' ``augment`` parameter.
+
+``NumpyCNNClassifier(augment=[RandomShift(2), RandomRotation(10)])``
+transforms every training batch before the network sees it, with new
+random draws at every epoch; predictions, scores and the early-stopping
+validation split see the images as they are. A list applies its
+transforms in order.
+
+The draws are not taken from a stream: each sample's transform is hashed
+from the training call's seed (drawn from ``random_state``), the epoch, the
+batch and the sample's own values, as dropout masks are (see
+:class:`skcnn.layers.Dropout`). So a model is bit-identical whatever
+``n_jobs``, identical samples get the same transform, and an integer
+sample weight stays equivalent to repeated samples.
+
+Every transform works on a whole batch ``(N, C, H, W)`` at once (no loop
+over images) and keeps the dtype; pixels moved in from outside the image
+are zeros.
+
+Examples
+--------
+>>> import numpy as np
+>>> from skcnn.augmentation import RandomFlip, RandomShift, apply_transforms
+>>> X = np.arange(2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
+>>> apply_transforms(X, [RandomShift(1), RandomFlip()], seed=0).shape
+(2, 1, 3, 3)
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from ._functional import _column_hashes, _splitmix64, mix_seed, sample_keys
+from ._layer_params import ParamsMixin
+
+__all__ = ["RandomFlip", "RandomRotation", "RandomShift", "Transform", "apply_transforms"]
+
+
+class Transform(ParamsMixin):
+    """Base class: a random transform of a batch of images.
+
+    A subclass gives ``n_draws``, the uniform numbers it needs per sample,
+    and ``_apply(X, u)`` for a batch ``X`` of shape ``(N, C, H, W)`` and
+    ``u`` of shape ``(N, n_draws)`` in ``[0, 1)``; it returns a new array.
+    Its constructor arguments are its parameters (``get_params``), so that
+    an estimator holding transforms can be cloned and searched.
+    """
+
+    n_draws = 0
+
+    def _apply(self, X, u):
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
+        return f"{type(self).__name__}({args})"
+
+
+class RandomShift(Transform):
+    """Shift each image by a random whole number of pixels, with zeros moving in.
+
+    Parameters
+    ----------
+    max_shift : int or tuple of (int, int), default=2
+        Largest shift along the height and the width; each sample's shifts
+        are drawn uniformly from ``-max_shift`` to ``max_shift`` (both
+        included). A shift ``(dy, dx)`` moves pixel ``(i, j)`` to
+        ``(i + dy, j + dx)``. ``0`` leaves that axis alone.
+    """
+
+    n_draws = 2
+
+    def __init__(self, max_shift=2):
+        self._max = _non_negative_pair(max_shift, "max_shift")
+        self.max_shift = max_shift
+
+    def _apply(self, X, u):
+        my, mx = self._max
+        dy = np.floor(u[:, 0] * (2 * my + 1)).astype(np.intp) - my
+        dx = np.floor(u[:, 1] * (2 * mx + 1)).astype(np.intp) - mx
+        return shift_images(X, dy, dx)
+
+
+def shift_images(X, dy, dx):
+    """Images ``X`` (N, C, H, W) with image ``n`` shifted by ``(dy[n], dx[n])``.
+
+    Pixel ``(i, j)`` moves to ``(i + dy, j + dx)``; zeros move in. One
+    gather from a zero-padded copy: out[n, :, i, j] = X[n, :, i - dy, j - dx].
+    """
+    n, _, h, w = X.shape
+    py, px = min(int(np.abs(dy).max(initial=0)), h), min(int(np.abs(dx).max(initial=0)), w)
+    padded = np.pad(X, ((0, 0), (0, 0), (py, py), (px, px))).transpose(0, 2, 3, 1)
+    rows = np.clip(np.arange(h) - dy[:, None], -py, h - 1 + py) + py  # (N, H)
+    cols = np.clip(np.arange(w) - dx[:, None], -px, w - 1 + px) + px  # (N, W)
+    out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]  # N, H, W, C
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+class RandomFlip(Transform):
+    """Mirror each image with probability 1/2, per axis.
+
+    Parameters
+    ----------
+    horizontal : bool, default=True
+        Mirror left-right (reverse the width axis).
+    vertical : bool, default=False
+        Mirror top-bottom (reverse the height axis). Digits and most
+        photographs should not be flipped upside down.
+    """
+
+    n_draws = 2
+
+    def __init__(self, horizontal=True, vertical=False):
+        for name, value in (("horizontal", horizontal), ("vertical", vertical)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool. Received {name}={value!r}.")
+        self.horizontal = horizontal
+        self.vertical = vertical
+
+    def _apply(self, X, u):
+        out = X
+        if self.horizontal:
+            out = np.where((u[:, 0] < 0.5)[:, None, None, None], out[..., ::-1], out)
+        if self.vertical:
+            out = np.where((u[:, 1] < 0.5)[:, None, None, None], out[..., ::-1, :], out)
+        return np.array(out, dtype=X.dtype, copy=out is X)
+
+
+class RandomRotation(Transform):
+    """Rotate each image about its center by an angle drawn in ``[-degrees, degrees]``.
+
+    Bilinear interpolation, zeros outside the image, the size kept: as
+    ``scipy.ndimage.rotate(image, angle, reshape=False, order=1)``, for the
+    whole batch in one ``scipy.ndimage.map_coordinates`` call. A positive
+    angle turns the image counterclockwise as displayed (row 0 at the top).
+
+    Parameters
+    ----------
+    degrees : float, default=10
+        Largest angle, in degrees (non-negative).
+    """
+
+    n_draws = 1
+
+    def __init__(self, degrees=10):
+        if isinstance(degrees, bool) or not isinstance(degrees, Real) or not 0 <= degrees < np.inf:
+            raise ValueError(
+                f"degrees must be a non-negative real number. Received degrees={degrees!r}."
+            )
+        self.degrees = degrees
+
+    def _apply(self, X, u):
+        angles = np.deg2rad((2 * u[:, 0] - 1) * self.degrees)
+        return rotate_images(X, angles)
+
+
+def rotate_images(X, angles):
+    """Images ``X`` (N, C, H, W) with image ``n`` rotated by ``angles[n]`` radians.
+
+    Output pixel ``(i, j)`` reads the input at the center plus the rotation
+    of its offset from the center, with bilinear interpolation (zeros
+    outside), as ``scipy.ndimage.rotate(reshape=False, order=1)``.
+    """
+    n, c, h, w = X.shape
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    yy, xx = np.arange(h)[:, None] - cy, np.arange(w)[None, :] - cx
+    src_y = cy + cos * yy + sin * xx  # (N, H, W)
+    src_x = cx - sin * yy + cos * xx
+    images = X.reshape(n * c, h, w)
+    coords = np.empty((3, n, c, h, w))
+    coords[0] = np.arange(n * c).reshape(n, c, 1, 1)  # whole numbers: no mixing of images
+    coords[1] = src_y[:, None]
+    coords[2] = src_x[:, None]
+    out = map_coordinates(
+        images, coords.reshape(3, n * c, h, w), output=X.dtype, order=1, mode="constant", cval=0.0
+    )
+    return out.reshape(X.shape)
+
+
+def _non_negative_pair(value, name):
+    pair = (value, value) if isinstance(value, Integral) and not isinstance(value, bool) else value
+    if not (
+        isinstance(pair, (tuple, list)) and len(pair) == 2
+        and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 0 for v in pair)
+    ):
+        raise ValueError(
+            f"{name} must be a non-negative int or a pair of them. Received {name}={value!r}."
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def check_transforms(augment):
+    """The transforms of an ``augment`` parameter, as a list (empty for None)."""
+    if augment is None:
+        return []
+    items = list(augment) if isinstance(augment, (list, tuple)) else [augment]
+    for i, t in enumerate(items):
+        if not isinstance(t, Transform):
+            where = f"augment[{i}]" if isinstance(augment, (list, tuple)) else "augment"
+            raise ValueError(
+                "augment must be None, a transform of skcnn.augmentation or a list of "
+                f"them (RandomShift, RandomFlip, RandomRotation). Received {where}={t!r}."
+            )
+    return items
+
+
+def _uniforms(keys, seed, n_draws):
+    """``(len(keys), n_draws)`` numbers in [0, 1) hashed from each key and ``seed``."""
+    bits = _splitmix64(keys[:, None] ^ _column_hashes(n_draws, seed))
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def augment_batch(transforms, X, seed):
+    """Apply ``transforms`` in order to the batch ``X`` (N, C, H, W).
+
+    ``seed`` is a tuple of non-negative ints (the training call's seed, the
+    epoch, the batch); each sample's draws hash it with the sample's values,
+    taken before any transform.
+    """
+    if not transforms:
+        return X
+    keys = sample_keys(X.reshape(X.shape[0], -1))
+    for position, transform in enumerate(transforms):
+        u = _uniforms(keys, mix_seed(*seed, position), transform.n_draws)
+        X = transform._apply(X, u)
+    return X
+
+
+def apply_transforms(X, transforms, seed=0):
+    """Augmented copies of images, as a training batch would get them.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, C, H, W) or (n_samples, H, W)
+        Images.
+    transforms : transform or list of transforms
+        From this module, applied in order.
+    seed : int, default=0
+        Non-negative; another seed gives other draws.
+
+    Returns
+    -------
+    X_augmented : ndarray of the shape of ``X``
+        A new array, of the dtype of ``X`` when it is a float array.
+    """
+    X = np.asarray(X)
+    if X.ndim not in (3, 4):
+        raise ValueError(
+            f"X must hold images of shape (n_samples, C, H, W) or (n_samples, H, W). "
+            f"Received an array of shape {X.shape}."
+        )
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
+    images = X if X.ndim == 4 else X[:, None]
+    out = augment_batch(check_transforms(transforms), images, (int(seed),))
+    out = np.array(out, copy=out is images)
+    return out.reshape(X.shape)

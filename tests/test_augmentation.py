@@ -1,0 +1,245 @@
+"""Random transforms of training batches (``skcnn.augmentation``, ``augment=``)."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import (
+    check_estimators_overwrite_params,
+    check_estimators_pickle,
+    check_fit_idempotent,
+    check_get_params_invariance,
+    check_set_params,
+)
+
+from skcnn import NumpyCNNClassifier, _base
+from skcnn._parallel import MIN_FLOPS_PER_SAMPLE, forward_flops
+from skcnn.augmentation import (
+    RandomFlip,
+    RandomRotation,
+    RandomShift,
+    apply_transforms,
+    augment_batch,
+)
+
+
+def draws_for(values, m):
+    """Uniform numbers that RandomShift(m) turns into the shifts ``values``."""
+    return (np.asarray(values, dtype=np.float64) + m + 0.5) / (2 * m + 1)
+
+
+def naive_shift(image, dy, dx):
+    """Pixel (i, j) of ``image`` (C, H, W) moves to (i + dy, j + dx); zeros move in."""
+    out = np.zeros_like(image)
+    _, h, w = image.shape
+    for i in range(h):
+        for j in range(w):
+            if 0 <= i + dy < h and 0 <= j + dx < w:
+                out[:, i + dy, j + dx] = image[:, i, j]
+    return out
+
+
+def test_a_shift_by_one_row_moves_every_pixel_one_row_down():
+    X = np.arange(1 * 1 * 4 * 3, dtype=np.float32).reshape(1, 1, 4, 3) + 1
+    u = np.column_stack([draws_for([1], 2), draws_for([0], 2)])
+    out = RandomShift(2)._apply(X, u)
+    np.testing.assert_array_equal(out[0, 0, 1:], X[0, 0, :-1])
+    np.testing.assert_array_equal(out[0, 0, 0], 0)
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_shifts_equal_the_naive_reference(seed):
+    rng = np.random.RandomState(seed)
+    n, m = 12, (3, 2)
+    X = rng.standard_normal((n, 2, 5, 7))
+    dy, dx = rng.randint(-m[0], m[0] + 1, n), rng.randint(-m[1], m[1] + 1, n)
+    u = np.column_stack([draws_for(dy, m[0]), draws_for(dx, m[1])])
+    out = RandomShift(m)._apply(X, u)
+    for k in range(n):
+        np.testing.assert_array_equal(out[k], naive_shift(X[k], dy[k], dx[k]))
+    # Shifts beyond the image leave zeros.
+    big = RandomShift(9)._apply(X[:2], np.column_stack([draws_for([9, -9], 9), draws_for([0, 0], 9)]))
+    np.testing.assert_array_equal(big, 0)
+
+
+def test_flips_reverse_the_drawn_samples_only():
+    X = np.random.RandomState(0).standard_normal((4, 3, 5, 6)).astype(np.float32)
+    u = np.array([[0.1, 0.9], [0.9, 0.1], [0.3, 0.2], [0.7, 0.8]])
+    out = RandomFlip(horizontal=True, vertical=True)._apply(X, u)
+    np.testing.assert_array_equal(out[0], X[0, :, :, ::-1])
+    np.testing.assert_array_equal(out[1], X[1, :, ::-1, :])
+    np.testing.assert_array_equal(out[2], X[2, :, ::-1, ::-1])
+    np.testing.assert_array_equal(out[3], X[3])
+    np.testing.assert_array_equal(RandomFlip()._apply(X, u)[1], X[1])  # horizontal only
+    assert out.dtype == np.float32
+
+
+def test_rotations_equal_scipy_ndimage_rotate_image_by_image():
+    rng = np.random.RandomState(0)
+    X = rng.rand(5, 2, 9, 7)
+    u = rng.rand(5, 1)
+    out = RandomRotation(30)._apply(X, u)
+    angles = (2 * u[:, 0] - 1) * 30
+    for k in range(5):
+        for c in range(2):
+            want = ndimage.rotate(X[k, c], angles[k], reshape=False, order=1, mode="constant")
+            np.testing.assert_allclose(out[k, c], want, atol=1e-12)
+    assert RandomRotation(10)._apply(X.astype(np.float32), u).dtype == np.float32
+
+
+def test_draws_follow_the_seed_and_the_sample_values():
+    rng = np.random.RandomState(0)
+    X = rng.rand(400, 1, 6, 6)
+    X[7] = X[3]  # a repeated sample
+    shifted = apply_transforms(X, RandomShift(2), seed=1)
+    again = apply_transforms(X, [RandomShift(2)], seed=1)
+    np.testing.assert_array_equal(shifted, again)
+    np.testing.assert_array_equal(shifted[7], shifted[3])
+    assert not np.array_equal(apply_transforms(X, RandomShift(2), seed=2), shifted)
+    # A sample's draw does not depend on its company or position in the batch.
+    order = [7, 100, 3]
+    np.testing.assert_array_equal(apply_transforms(X[order], RandomShift(2), seed=1), shifted[order])
+    # Every shift in [-2, 2] shows up on both axes; about half of the samples flip.
+    seen = {(dy, dx) for k in range(60) for dy in range(-2, 3) for dx in range(-2, 3)
+            if np.array_equal(shifted[k], naive_shift(X[k], dy, dx))}
+    assert {dy for dy, _ in seen} == {dx for _, dx in seen} == set(range(-2, 3))
+    flipped = apply_transforms(X, RandomFlip(), seed=1)
+    n_flipped = sum(not np.array_equal(flipped[k], X[k]) for k in range(400))
+    assert 160 < n_flipped < 240
+    # A list applies its transforms in order, each with its own draws.
+    both = augment_batch([RandomFlip(), RandomShift(1)], X, (5,))
+    assert both.shape == X.shape and not np.array_equal(both, X)
+
+
+def test_apply_transforms_takes_3d_images_and_leaves_them_alone():
+    X = np.random.RandomState(0).rand(3, 4, 4)
+    X.setflags(write=False)
+    out = apply_transforms(X, [RandomRotation(20)], seed=0)
+    assert out.shape == X.shape and out.flags.writeable
+    with pytest.raises(ValueError, match=r"shape \(n_samples, C, H, W\).*Received an array of shape \(3, 16\)"):
+        apply_transforms(X.reshape(3, 16), RandomFlip())
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: RandomShift(-1), r"max_shift must be a non-negative int or a pair.*max_shift=-1"),
+        (lambda: RandomShift(1.5), r"Received max_shift=1.5"),
+        (lambda: RandomRotation(-5), r"degrees must be a non-negative real number.*degrees=-5"),
+        (lambda: RandomFlip(horizontal="yes"), r"horizontal must be a bool. Received horizontal='yes'"),
+    ],
+)
+def test_bad_transform_parameters(make, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()
+
+
+@pytest.mark.parametrize("augment, where", [("flip", "augment='flip'"), ([RandomFlip(), 3], r"augment\[1\]=3")])
+def test_bad_augment_values(few_digits, augment, where):
+    X, y = few_digits
+    with pytest.raises(ValueError, match=rf"augment must be None, a transform.*Received {where}"):
+        NumpyCNNClassifier(augment=augment, max_iter=1).fit(X, y)
+
+
+# ------------------------------------------------------------- estimators
+
+
+def small(**params):
+    return NumpyCNNClassifier(
+        **{"filters": (4,), "hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0, **params}
+    )
+
+
+@pytest.fixture
+def spy_batches(monkeypatch):
+    """Record the batches augment_batch transforms in training."""
+    seen = []
+
+    def spy(transforms, X, seed):
+        seen.append((X.shape[0], seed))
+        return augment_batch(transforms, X, seed)
+
+    monkeypatch.setattr(_base, "augment_batch", spy)
+    return seen
+
+
+def test_only_training_batches_are_augmented(few_digits, spy_batches):
+    X, y = few_digits
+    clf = small(augment=[RandomShift(1)], early_stopping=True, validation_fraction=0.2,
+                batch_size=50).fit(X, y)
+    n_train = 300 - 60
+    per_epoch = [sum(n for n, (_, epoch, _) in spy_batches if epoch == e) for e in range(3)]
+    assert per_epoch == [n_train] * 3
+    assert len({seed for _, (seed, _, _) in spy_batches}) == 1  # one draw per training call
+    assert sorted({(epoch, batch) for _, (_, epoch, batch) in spy_batches}) == [
+        (e, b) for e in range(3) for b in range(5)
+    ]
+    spy_batches.clear()
+    clf.predict_proba(X)
+    clf.score(X, y)
+    assert spy_batches == []
+
+
+def test_augmentation_changes_training_and_is_reproducible(few_digits):
+    X, y = few_digits
+    plain = small().fit(X, y)
+    augmented = small(augment=[RandomShift(1), RandomRotation(10)]).fit(X, y)
+    assert augmented.loss_curve_ != plain.loss_curve_
+    again = small(augment=[RandomShift(1), RandomRotation(10)]).fit(X, y)
+    assert again.loss_curve_ == augmented.loss_curve_
+    for p, q in zip(again.coefs_ + again.intercepts_, augmented.coefs_ + augmented.intercepts_):
+        np.testing.assert_array_equal(p, q)
+    other = small(augment=[RandomShift(1), RandomRotation(10)], random_state=1).fit(X, y)
+    assert other.loss_curve_ != augmented.loss_curve_
+
+
+def test_augmented_model_is_the_same_whatever_n_jobs(digits):
+    X, y = digits
+    models = [
+        NumpyCNNClassifier(filters=(32, 64), pool_size=1, max_iter=1, random_state=2, n_jobs=n_jobs,
+                           augment=[RandomFlip(), RandomShift(1)]).fit(X[:256], y[:256])
+        for n_jobs in (1, 2)
+    ]
+    assert forward_flops(models[1]._network) >= MIN_FLOPS_PER_SAMPLE  # shards side by side
+    for p, q in zip(models[0].coefs_ + models[0].intercepts_, models[1].coefs_ + models[1].intercepts_):
+        np.testing.assert_array_equal(p, q)
+    assert models[0].loss_curve_ == models[1].loss_curve_
+
+
+def test_integer_weights_equal_repeated_samples_with_augmentation(few_digits):
+    X, y = few_digits
+    X, y = X[:60], y[:60]
+    w = np.random.RandomState(0).randint(0, 3, 60)
+    params = dict(augment=[RandomShift(1), RandomFlip()], batch_size=500, dropout=0.0)
+    weighted = small(**params).fit(X, y, sample_weight=w)
+    repeated = small(**params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6)
+
+
+def test_transforms_clone_and_grid_search():
+    clf = small(augment=[RandomShift((2, 1)), RandomRotation(5)])
+    twin = clone(clf)
+    assert twin.augment[0] is not clf.augment[0]
+    assert [t.get_params() for t in twin.augment] == [{"max_shift": (2, 1)}, {"degrees": 5}]
+    assert repr(twin.augment[0]) == "RandomShift(max_shift=(2, 1))"
+    twin.augment[0].set_params(max_shift=0)
+    assert clf.augment[0].get_params() == {"max_shift": (2, 1)}
+
+
+def test_grid_search_over_augment(few_digits):
+    X, y = few_digits
+    search = GridSearchCV(small(max_iter=2), {"augment": [None, [RandomFlip()]]}, cv=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 2
+
+
+@pytest.mark.parametrize(
+    "check",
+    [check_estimators_overwrite_params, check_fit_idempotent, check_get_params_invariance,
+     check_set_params, check_estimators_pickle],
+)
+def test_estimator_checks_with_augmentation(check):
+    est = NumpyCNNClassifier(filters=(4,), hidden_layer_sizes=(8,), max_iter=5,
+                             augment=[RandomShift(1), RandomFlip(), RandomRotation(5)])
+    check(type(est).__name__, est)
