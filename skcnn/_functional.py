@@ -506,3 +506,125 @@ def softmax(logits):
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
+
+
+# ---------------------------------------------------------------------------
+# Batch normalization, on ``(M, C)`` rows: one row per sample (BatchNorm1D) or
+# per pixel of channels-last memory (BatchNorm2D), one column per channel.
+# Sums over rows are GEMVs with a ones vector, several times faster than
+# ``sum(axis=0)`` on few columns.
+# ---------------------------------------------------------------------------
+
+
+def _ones(ws, n, dtype):
+    return _empty(ws, "ones", (n,), dtype, init=_fill(1))
+
+
+def batchnorm_moments(rows, ws=None):
+    """``(count, mean, m2)`` of every column of the ``(M, C)`` array ``rows``.
+
+    ``m2`` is the sum of squared deviations from the column's mean, by two
+    passes (stable where ``sum(x**2) - M * mean**2`` would cancel). Partial
+    moments of several groups of rows combine exactly with
+    :func:`combine_moments`.
+    """
+    m = rows.shape[0]
+    ones = _ones(ws, m, rows.dtype)
+    mean = ones @ rows
+    mean /= m
+    centered = _empty(ws, "centered", rows.shape, rows.dtype)
+    np.subtract(rows, mean, out=centered)
+    centered *= centered
+    return m, mean, ones @ centered
+
+
+def combine_moments(parts):
+    """Moments ``(count, mean, m2)`` of the union of groups, from theirs.
+
+    Chan et al.'s pairwise update, in float64 and in the order given, so the
+    result depends on the groups and their order only.
+    """
+    if len(parts) == 1:
+        count, mean, m2 = parts[0]
+        return count, mean.astype(np.float64), m2.astype(np.float64)
+    count = sum(part[0] for part in parts)
+    mean = sum(part[0] * part[1].astype(np.float64) for part in parts) / count
+    m2 = sum(
+        part[2].astype(np.float64) + part[0] * (part[1].astype(np.float64) - mean) ** 2
+        for part in parts
+    )
+    return count, mean, m2
+
+
+def batchnorm_normalize(rows, mean, invstd, weight, bias, ws=None):
+    """``(out, xhat)``: ``xhat = (rows - mean) * invstd`` and
+    ``out = xhat * weight + bias``, column by column."""
+    xhat = _empty(ws, "xhat", rows.shape, rows.dtype)
+    np.subtract(rows, mean, out=xhat)
+    xhat *= invstd
+    out = _empty(ws, "normalized", rows.shape, rows.dtype)
+    np.multiply(xhat, weight, out=out)
+    out += bias
+    return out, xhat
+
+
+def batchnorm_grad_sums(dout, xhat, ws=None):
+    """``(sum(dout), sum(dout * xhat))`` per column: the gradients of the
+    shift and of the scale, and what the input gradient needs."""
+    ones = _ones(ws, dout.shape[0], dout.dtype)
+    product = _empty(ws, "product", dout.shape, dout.dtype)
+    np.multiply(dout, xhat, out=product)
+    return ones @ dout, ones @ product
+
+
+def batchnorm_backward_input(dout, xhat, scale, mean_dout, mean_dout_xhat, ws=None):
+    """Input gradient of batch normalization in training.
+
+    ``scale`` is ``weight * invstd``; ``mean_dout`` and ``mean_dout_xhat``
+    the batch means (over all rows of the whole batch) of ``dout`` and
+    ``dout * xhat``: ``dx = scale * (dout - mean_dout - xhat * mean_dout_xhat)``.
+    """
+    dx = _empty(ws, "dx", dout.shape, dout.dtype)
+    np.multiply(xhat, -mean_dout_xhat, out=dx)
+    dx += dout
+    dx -= mean_dout
+    dx *= scale
+    return dx
+
+
+# ---------------------------------------------------------------------------
+# Average pooling
+# ---------------------------------------------------------------------------
+
+
+def avgpool2d_forward(x, pool_size, stride, ws=None):
+    """Average-pool an NHWC array ('floor' mode, no padding): the window
+    offsets' strided views summed in row-major order, then divided by the
+    window size, as PyTorch does."""
+    views = pool_views(x, pool_size, stride)
+    out = _empty(ws, "pooled", views[0].shape, x.dtype)
+    np.copyto(out, views[0])
+    for view in views[1:]:
+        out += view
+    out /= len(views)
+    return out
+
+
+def avgpool2d_backward(dout, input_shape, pool_size, stride, ws=None):
+    """Spread each output gradient evenly over its window (NHWC)."""
+    n, h, w, c = input_shape
+    ph, pw = pool_size
+    sh, sw = stride
+    dx = _empty(ws, "dx", input_shape, dout.dtype)
+    tiles = (sh, sw) == (ph, pw) and h % ph == 0 and w % pw == 0
+    if not tiles:
+        dx.fill(0)
+    share = _empty(ws, "share", dout.shape, dout.dtype)
+    np.divide(dout, ph * pw, out=share)
+    overlapping = sh < ph or sw < pw
+    for dview in pool_views(dx, pool_size, stride):
+        if overlapping:
+            dview += share
+        else:
+            np.copyto(dview, share)
+    return dx

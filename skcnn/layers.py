@@ -56,10 +56,15 @@ from ._loss import SoftmaxCrossEntropy
 
 __all__ = [
     "ACTIVATIONS",
+    "AvgPool2D",
+    "BatchNorm1D",
+    "BatchNorm2D",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
     "Identity",
     "Layer",
     "Logistic",
@@ -123,6 +128,14 @@ class Layer:
     param_names = ()
     #: Whether ``forward`` takes a ``seed`` (random layers: Dropout).
     takes_seed = False
+    #: Whether training needs sums over the whole batch (BatchNorm): the
+    #: shards of a batch then meet at this layer (see ``_normalization``).
+    syncs_batch = False
+    #: Whether ``weight`` and ``bias`` are connection weights and intercepts
+    #: (Conv2D, Dense): the estimator's ``coefs_`` and ``intercepts_``, and
+    #: what its L2 penalty ``alpha`` applies to. BatchNorm's scale and shift
+    #: are not.
+    has_coefs = False
 
     def __init__(self):
         self.grads = []
@@ -256,6 +269,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
+    has_coefs = True
 
     def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
         super().__init__()
@@ -376,7 +390,7 @@ class MaxPool2D(Layer):
         ph, pw = self.pool_size
         if ph > h or pw > w:
             raise ValueError(
-                f"pool_size={self.pool_size} is larger than the input ({h}, {w})."
+                f"MaxPool2D: pool_size={self.pool_size} is larger than the input ({h}, {w})."
             )
         return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
@@ -437,6 +451,7 @@ class Dense(Layer):
     """
 
     param_names = ("weight", "bias")
+    has_coefs = True
 
     def __init__(self, units, bias=True):
         super().__init__()
@@ -613,3 +628,8 @@ class Identity(_Activation):
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Logistic, "identity": Identity}
+
+
+# Defined in their own modules (on the Layer above), public here.
+from ._normalization import BatchNorm1D, BatchNorm2D  # noqa: E402
+from ._pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D  # noqa: E402
