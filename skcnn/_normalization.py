@@ -94,18 +94,20 @@ class _BatchNorm(Layer):
         """Start a training pass: the partial moments ``(count, mean, m2)``
         of this part of the batch, per channel."""
         rows, shape = self._rows(X)
-        self._cache = ("forward", rows, shape)
-        return batchnorm_moments(rows, self._ws(True))
+        moments, centered = batchnorm_moments(rows, self._ws(True))
+        self._cache = ("forward", centered, moments[1], shape)
+        return moments
 
     def forward_with(self, stats):
         """Finish the training forward pass with the batch's moments
         ``(count, mean, m2)`` (see ``merge``)."""
-        rows, shape = self._take("forward")
+        centered, part_mean, shape = self._take("forward")
         count, mean, m2 = stats
-        dtype = rows.dtype
+        dtype = centered.dtype
         invstd = (1.0 / np.sqrt(m2 / count + self.eps)).astype(dtype)
         out, xhat = batchnorm_normalize(
-            rows, mean.astype(dtype), invstd, self.weight, self.bias, self._ws(True)
+            centered, (mean - part_mean).astype(dtype), invstd, self.weight, self.bias,
+            self._ws(True),
         )
         self._cache = ("backward", xhat, invstd, shape, count)
         return self._unrows(out, shape)
@@ -115,7 +117,7 @@ class _BatchNorm(Layer):
         them, ``(sum(dY), sum(dY * xhat))`` per channel."""
         xhat, invstd, shape, count = self._take("backward")
         dout, _ = self._rows(dY)
-        sum_dout, sum_dout_xhat = batchnorm_grad_sums(dout, xhat, self._ws(True))
+        sum_dout, sum_dout_xhat = batchnorm_grad_sums(dout, xhat)
         self.grads[0][...] = sum_dout_xhat
         self.grads[1][...] = sum_dout
         self._cache = ("input_grad", dout, xhat, invstd, shape, count)
@@ -140,9 +142,7 @@ class _BatchNorm(Layer):
         keeps them) or ``"backward"`` (sums from ``backward_sums``).
         """
         if kind == "backward":
-            return tuple(
-                sum(part[k].astype(np.float64) for part in partials) for k in range(2)
-            )
+            return tuple(sum(part[k] for part in partials) for k in range(2))
         count, mean, m2 = combine_moments(partials)
         if count < 2:
             raise ValueError(

@@ -22,6 +22,13 @@ run side by side.
 The split depends on the batch size only, never on the number of threads or
 processes, and the shards' gradients are summed in shard order: a model
 trains to the same bits on one thread, on several, or on worker processes.
+
+BatchNorm normalizes with statistics of the whole batch, not of a shard: a
+shard's pass stops at every BatchNorm layer (forward and backward), the
+shards' partial sums are combined in shard order on the caller's thread,
+and every shard goes on with the totals (``Sequential.training_pass``). One
+step then equals the un-split batch's, to rounding, and the bits still do
+not depend on the threads or processes.
 """
 
 import os

@@ -13,6 +13,10 @@ Every layer follows one small protocol:
   ``params``) and returns ``dX`` (``None`` when ``input_grad=False``, which
   skips the work for a network's first layer). Layers never update their own
   parameters: one optimizer owns every update.
+- Layers whose training pass needs sums over the whole batch (``syncs_batch``:
+  BatchNorm) also split it in two halves around a point where the shards of
+  a batch meet (see :mod:`skcnn._normalization`); their state that is not a
+  parameter (running statistics) is updated once per batch.
 
 Images are ``(N, C, H, W)`` and convolution weights ``(out, in, kh, kw)``, as
 in PyTorch. The arrays the convolutional layers return are NCHW-shaped views

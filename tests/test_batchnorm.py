@@ -104,7 +104,7 @@ def test_batchnorm_matches_the_naive_reference(seed):
     dX = layer.backward(dY)
     dX_ref, dweight_ref, dbias_ref = route(dY)
 
-    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     assert out.dtype == dX.dtype == dtype and out.shape == dX.shape == X.shape
     assert all(g.dtype == dtype for g in layer.grads)
     np.testing.assert_allclose(out, expected, **tol)
@@ -323,7 +323,7 @@ def test_training_steps_then_inference_match_torch(kind, dtype):
     with torch.no_grad():
         theirs.weight.copy_(torch.from_numpy(ours.weight))
         theirs.bias.copy_(torch.from_numpy(ours.bias))
-    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     theirs.train()
     for step in range(4):
         n = 6 + 3 * step
