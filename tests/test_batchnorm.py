@@ -381,14 +381,12 @@ def force_threads(monkeypatch, n, processes=False):
     monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)
 
 
-def batches(dtype, n=100, count=2):
+def batches(dtype, sizes=(100, 79, 30)):
+    """Batches of 3, 2 and 1 shards."""
     rng = np.random.RandomState(4)
     return [
-        (
-            (rng.rand(n, 1, 8, 8) * 3 + 1).astype(dtype),
-            rng.randint(0, 3, size=n),
-        )
-        for _ in range(count)
+        ((rng.rand(n, 1, 8, 8) * 3 + 1).astype(dtype), rng.randint(0, 3, size=n))
+        for n in sizes
     ]
 
 
@@ -468,6 +466,7 @@ def test_worker_processes_meet_at_every_batchnorm(monkeypatch):
 
     monkeypatch.setattr(_processes.ShardProcesses, "_send", spy)
     train_sharded(np.float32, monkeypatch, 2, processes=True)
+    # Batches of 100 and 79 samples reach the workers; one of 30 is one shard.
     assert messages == 2 * (["batch"] + ["resume"] * 5)
 
 
@@ -514,7 +513,44 @@ def test_sharded_step_matches_torch(monkeypatch):
     for a, b in zip(net.running_stats, stats):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     module.eval()
-    X = batches(np.float64)[0][0][:7]
+    X = batches(np.float64)[0][0][:7]  # inference: the running statistics
     np.testing.assert_allclose(
         net.forward(X), module(torch.from_numpy(X)).detach().numpy(), rtol=1e-9, atol=1e-11
     )
+
+
+@pytest.mark.parametrize("processes", [False, pytest.param(True, marks=needs_processes)])
+def test_sgd_steps_through_shards_match_torch(processes, monkeypatch):
+    """Batches of 100, 79 and 30 samples (3, 2 and 1 shards), an SGD step
+    after each: parameters and running statistics follow torch's."""
+    torch = pytest.importorskip("torch")
+    from skcnn.optimizers import SGD
+
+    force_threads(monkeypatch, 2, processes)
+    net = bn_network(np.float64)
+    module, ours, theirs = torch_bn_network(net, torch)
+    sgd = SGD(net.params, learning_rate=0.1, momentum=0.9, nesterov=True)
+    sgd_t = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    rng = np.random.RandomState(5)
+    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 100, n_steps=1) as step:
+        assert (step._processes is not None) == processes
+        for n in (100, 79, 30, 100):
+            X, y = rng.rand(n, 1, 8, 8) * 3 + 1, rng.randint(0, 3, size=n)
+            loss = step(X, y, None, float(n))
+            step.optimizer_step(sgd)
+            sgd_t.zero_grad()
+            loss_t = torch.nn.functional.cross_entropy(
+                module(torch.from_numpy(X)), torch.from_numpy(y)
+            )
+            loss_t.backward()
+            sgd_t.step()
+            assert loss == pytest.approx(loss_t.item(), rel=1e-9)
+    for layer, m in zip(ours, theirs):
+        w = m.weight.detach().numpy()
+        np.testing.assert_allclose(layer.weight, w.T if isinstance(layer, Dense) else w,
+                                   rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(layer.bias, m.bias.detach().numpy(), rtol=1e-8, atol=1e-10)
+    bns = [m for m in module if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    stats = [s.numpy() for m in bns for s in (m.running_mean, m.running_var)]
+    for a, b in zip(net.running_stats, stats):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
