@@ -19,10 +19,12 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._batches import batch_count, canonical_batch, sample_label_keys
+from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from ._interrupt import deferred_interrupt
+from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
 from ._params import resolve_image_shape, validate_hyperparameters
@@ -74,6 +76,21 @@ def _warn_if_channels_last(shape):
         )
 
 
+def _warn_if_beyond_float32(X):
+    """Warn when float64 ``X`` holds values float32 cannot (the default dtype refuses them)."""
+    values = X.data if issparse(X) else X
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if largest > float(np.finfo(np.float32).max):
+        warnings.warn(
+            f"X has values as large as {largest:.3g}, beyond float32's range "
+            f"({float(np.finfo(np.float32).max):.3g}): at that scale the network's "
+            "sums overflow or swamp every other term, and training cannot make "
+            "progress. Scale X first (for instance with StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=5,  # the user's fit / partial_fit call
+        )
+
+
 def _one_image_hint(X, n_features_in):
     """A hint for a 2-D ``X`` that is one image rather than rows of samples."""
     shape = getattr(X, "shape", ())
@@ -110,7 +127,7 @@ class BaseCNN(BaseEstimator):
         image_shape, solver, alpha, dropout, batch_size, learning_rate_init, max_iter, tol,
         n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
         beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
-        learning_rate, power_t,
+        learning_rate, power_t, max_fun,
     ):
         self.filters = filters
         self.kernel_size = kernel_size
@@ -142,6 +159,12 @@ class BaseCNN(BaseEstimator):
         self.n_jobs = n_jobs
         self.learning_rate = learning_rate
         self.power_t = power_t
+        self.max_fun = max_fun
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified one batch at a time
+        return tags
 
     # ------------------------------------------------- what a subclass gives
 
@@ -190,7 +213,10 @@ class BaseCNN(BaseEstimator):
                 self._initialize(call)
             else:
                 self._architecture = call.arch  # the same, but for a new dropout rate
-            self._train(call, incremental)
+            if self.solver == "lbfgs":
+                self._train_lbfgs(call)
+            else:
+                self._train(call, incremental)
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous
@@ -223,7 +249,11 @@ class BaseCNN(BaseEstimator):
             )
         X, shape_from_X = _flatten_images(X)
         dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
-        X, y = validate_data(self, X, y, reset=cold, dtype=dtype, **self._y_validation())
+        X, y = validate_data(
+            self, X, y, reset=cold, dtype=dtype, accept_sparse=["csr", "csc"], **self._y_validation()
+        )
+        X = X.tocsr() if issparse(X) else X  # rows are read a batch at a time
+        _warn_if_beyond_float32(X)
         targets = self._check_targets(y, cold, incremental, extra)
         if cold:
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
@@ -246,6 +276,16 @@ class BaseCNN(BaseEstimator):
         else:
             train, val = self._split(X, y_encoded, weights, rng)
         return _TrainingCall(cold, arch, dtype, image_shape, targets, rng, train, val)
+
+    def _check_solver(self):
+        """``available_if`` condition of partial_fit (as MLPClassifier's)."""
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                "partial_fit is only available for the stochastic solvers 'sgd' "
+                "and 'adam': solver='lbfgs' optimizes the loss of the whole "
+                "training set at once."
+            )
+        return True
 
     def _y_validation(self):
         """Keyword arguments of ``validate_data`` for ``y``."""
@@ -282,6 +322,8 @@ class BaseCNN(BaseEstimator):
         """
         n = X.shape[0]
         auto = isinstance(self.early_stopping, str)  # "auto"
+        if self.solver == "lbfgs":  # as MLPClassifier: a full-batch fit holds nothing out
+            return (X, y, weights), None
         if not (n >= EARLY_STOPPING_AUTO_MIN_SAMPLES if auto else self.early_stopping):
             return (X, y, weights), None
         stratify = self._stratify(y)
@@ -455,6 +497,76 @@ class BaseCNN(BaseEstimator):
             for p, best in zip(self._network.params, best_params):
                 p[...] = best
 
+    def _train_lbfgs(self, call):
+        """Full-batch L-BFGS (see ``skcnn._lbfgs``): MLPClassifier's
+        ``solver="lbfgs"``, with ``max_iter`` iterations and ``max_fun``
+        evaluations of the loss at most, stopping when the largest gradient
+        component is below ``tol``."""
+        X, y, w = call.train
+        self._optimizer = None
+        self.n_iter_ = 0
+        indices, weights = canonical_batch(np.arange(X.shape[0]), sample_label_keys(X, y), X, y, w)
+        weight_sum = float(len(indices)) if weights is None else float(weights.sum(dtype=np.float64))
+        chunks = [
+            (rows, None if weights is None else weights[pos])
+            for rows, pos in zip(chunk_indices(indices), chunk_indices(np.arange(len(indices))))
+        ]
+        step = ShardedStep(
+            self._network, self._make_loss(), max(len(rows) for rows, _ in chunks), None,
+            len(chunks) * self.max_iter, self.n_jobs,
+        )
+        objective = FullBatchObjective(
+            self._network, step, X, y, chunks, self.image_shape_, weight_sum, self._add_l2_penalty
+        )
+        if self.verbose:
+            print(
+                f"Training on {X.shape[0]} samples read as "
+                f"{' x '.join(map(str, self.image_shape_))} images with L-BFGS, "
+                f"{len(chunks)} chunks per evaluation.",
+                flush=True,
+            )
+        started = [p.copy() for p in self._network.params]
+        losses = []
+
+        def on_iteration(loss):
+            losses.append(loss)
+            if self.verbose:
+                print(f"Iteration {len(losses)}, loss = {loss:.8f}", flush=True)
+            if interrupt.requested:
+                raise StopIteration
+
+        try:
+            with deferred_interrupt() as interrupt, step, np.errstate(
+                over="ignore", invalid="ignore", divide="ignore"
+            ):
+                result = run_lbfgs(objective, self.max_iter, self.max_fun, self.tol, on_iteration)
+            objective.unpack(result.x)
+        except BaseException:
+            self._set_params(started)  # a failed call leaves the weights as they were
+            raise
+        finally:
+            self._network.clear_cache()
+        if not (np.isfinite(result.fun) and self._params_finite()):
+            self._set_params(started)
+            self._warn_diverged(0)
+            return
+        if interrupt.requested:
+            warnings.warn(
+                f"Training interrupted by the user (Ctrl-C): stopped after iteration "
+                f"{len(losses)}. The model is usable; call fit again to continue "
+                "(with warm_start=True).",
+                UserWarning,
+                stacklevel=4,
+            )
+        else:
+            _check_optimize_result("lbfgs", result, self.max_iter)
+        self.n_iter_ = int(result.nit)
+        self._epochs += self.n_iter_
+        self.loss_ = float(result.fun)
+        self.loss_curve_ += losses
+        if losses:
+            self.best_loss_ = min(losses + ([] if self.best_loss_ is None else [self.best_loss_]))
+
     def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted")."""
         n = X.shape[0]
@@ -465,7 +577,7 @@ class BaseCNN(BaseEstimator):
             weight = float(len(batch)) if w_batch is None else float(w_batch.sum(dtype=np.float64))
             if weight == 0:
                 continue
-            X_batch = X[batch].reshape((-1,) + self.image_shape_)
+            X_batch = dense_rows(X, batch).reshape((-1,) + self.image_shape_)
             loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self._epochs, index))
             if not np.isfinite(loss):
                 return loss, "diverged"
@@ -473,7 +585,8 @@ class BaseCNN(BaseEstimator):
             total_weight += weight
             if interrupt.requested:
                 return total_loss / total_weight, "interrupted"
-        return total_loss / total_weight, None
+        mean = total_loss / total_weight
+        return mean, None if np.isfinite(mean) else "diverged"  # the sum may overflow
 
     def _train_step(self, step, X_batch, y_batch, w_batch, weight_sum, key):
         """Forward, loss (+ L2), backward (by ``step``, see ShardedStep) and
@@ -499,10 +612,13 @@ class BaseCNN(BaseEstimator):
     def _snapshot(self):
         return [p.copy() for p in self._network.params], self._optimizer.state()
 
+    def _set_params(self, arrays):
+        for p, saved in zip(self._network.params, arrays):
+            p[...] = saved
+
     def _restore(self, snapshot):
         params, optimizer_state = snapshot
-        for p, saved in zip(self._network.params, params):
-            p[...] = saved
+        self._set_params(params)
         self._optimizer.set_state(optimizer_state)
         self._network.clear_cache()
 
@@ -510,11 +626,19 @@ class BaseCNN(BaseEstimator):
         return all(np.isfinite(p).all() for p in self._network.params)
 
     def _warn_diverged(self, epoch):
+        when = (
+            "during this call: the model keeps the weights it had before it"
+            if self.solver == "lbfgs"
+            else f"during epoch {epoch + 1} of this call. Training stopped and the "
+            "model keeps its last finite weights (from before that epoch)"
+        )
         warnings.warn(
-            f"Training diverged: the loss or the weights became non-finite "
-            f"during epoch {epoch + 1} of this call. Training stopped and the "
-            "model keeps its last finite weights (from before that epoch). "
-            f"Lower learning_rate_init (now {self.learning_rate_init!r}).",
+            f"Training diverged: the loss or the weights became non-finite {when}. "
+            + (
+                "Scale X (for instance with StandardScaler) or raise alpha."
+                if self.solver == "lbfgs"
+                else f"Lower learning_rate_init (now {self.learning_rate_init!r})."
+            ),
             ConvergenceWarning,
             stacklevel=5,
         )
@@ -560,7 +684,8 @@ class BaseCNN(BaseEstimator):
         hint = _one_image_hint(X, self.n_features_in_)
         X, shape_from_X = _flatten_images(X)
         try:
-            X = validate_data(self, X, reset=False, dtype=self._dtype())
+            X = validate_data(self, X, reset=False, dtype=self._dtype(), accept_sparse=["csr", "csc"])
+            X = X.tocsr() if issparse(X) else X
         except ValueError as error:
             if hint and "features" in str(error):
                 raise ValueError(str(error) + hint) from None
@@ -621,5 +746,5 @@ class BaseCNN(BaseEstimator):
         those maps.
         """
         X = self._validate_X_predict(X)
-        images = X.reshape((-1,) + self.image_shape_)
+        images = dense_rows(X, slice(None)).reshape((-1,) + self.image_shape_)
         return [np.ascontiguousarray(out) for out in self._network.forward_all(images)]

@@ -10,8 +10,19 @@ float64 (the rounding of a sum depends on the order and count of its terms).
 """
 
 import numpy as np
+from scipy.sparse import issparse
 
 from ._functional import mix_seed, sample_keys
+
+# Rows densified at a time when a sparse X is hashed.
+_DENSE_CHUNK = 1024
+
+
+def dense_rows(X, rows):
+    """``X[rows]`` as a dense array, for a dense or a sparse (CSR) ``X``:
+    a sparse X is only ever densified a batch at a time."""
+    part = X[rows]
+    return part.toarray() if issparse(part) else part
 
 
 def batch_count(n_samples, batch_size):
@@ -24,7 +35,14 @@ def batch_count(n_samples, batch_size):
 def sample_label_keys(X, y):
     """A 64-bit key per sample from its values (``X`` 2-D) and its target row."""
     target = np.asarray(y).reshape(len(y), -1).astype(np.float64, copy=False)
-    return sample_keys(X) ^ (sample_keys(target) * np.uint64(mix_seed(0x7A26)))
+    if issparse(X):
+        n = X.shape[0]
+        keys = np.concatenate(
+            [sample_keys(dense_rows(X, slice(i, i + _DENSE_CHUNK))) for i in range(0, n, _DENSE_CHUNK)]
+        ) if n else np.zeros(0, dtype=np.uint64)
+    else:
+        keys = sample_keys(X)
+    return keys ^ (sample_keys(target) * np.uint64(mix_seed(0x7A26)))
 
 
 def canonical_batch(indices, keys, X, y, weights):
@@ -37,7 +55,7 @@ def canonical_batch(indices, keys, X, y, weights):
     keys : ndarray of uint64
         ``sample_label_keys`` of every sample.
     X, y : ndarray
-        The training data (2-D ``X``); used to confirm that samples of equal
+        The training data (2-D ``X``, dense or CSR); used to confirm that samples of equal
         keys are equal before they are merged.
     weights : ndarray or None
         Sample weights of every sample (None: all ones).
@@ -58,7 +76,7 @@ def canonical_batch(indices, keys, X, y, weights):
     if same.any():
         pos = np.flatnonzero(same)
         first, second = indices[pos], indices[pos + 1]
-        equal = (X[first] == X[second]).reshape(len(pos), -1).all(axis=1)
+        equal = (dense_rows(X, first) == dense_rows(X, second)).reshape(len(pos), -1).all(axis=1)
         equal &= (y[first] == y[second]).reshape(len(pos), -1).all(axis=1)
         same[pos[~equal]] = False  # a 64-bit collision: distinct samples stay apart
         if same.any():

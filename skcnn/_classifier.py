@@ -1,13 +1,16 @@
 """NumpyCNNClassifier: a convolutional network as a scikit-learn classifier."""
 
 import numpy as np
+from scipy.special import expit, log_expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
+from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
 from ._functional import log_softmax, softmax
-from ._loss import SoftmaxCrossEntropy
+from ._loss import LogisticLoss, SoftmaxCrossEntropy
 
 
 class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
@@ -41,8 +44,12 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         perfect-square ``n_features`` is read as one square channel and any
         other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
         and 4-D ``(n, C, H, W)`` arrays carry their own shape.
-    solver : {"adam", "sgd"}, default="adam"
-        The optimizer: Adam, or SGD with momentum.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        The optimizer: Adam, SGD with momentum, or full-batch L-BFGS
+        (``scipy.optimize.minimize``), as in MLPClassifier. L-BFGS often
+        converges faster and better on small data; it has no mini-batches,
+        no ``partial_fit``, no early stopping (ignored, as in MLPClassifier)
+        and no dropout (``dropout`` must be 0).
     alpha : float, default=1e-2
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
@@ -73,10 +80,16 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
     power_t : float, default=0.5
         The exponent of "invscaling".
     max_iter : int, default=200
-        Maximum number of epochs (passes over the data) of one ``fit``.
+        Maximum number of epochs (passes over the data) of one ``fit``; for
+        ``solver="lbfgs"``, of L-BFGS iterations.
+    max_fun : int, default=15000
+        Only for ``solver="lbfgs"``: maximum number of evaluations of the
+        loss (each a pass over the data), as in MLPClassifier.
     tol : float, default=1e-4
         Improvement of the training loss (or validation score with
         ``early_stopping``) that counts as progress.
+        With ``solver="lbfgs"``, L-BFGS stops when the largest component of
+        the gradient is below ``tol`` (scipy's ``gtol``), as in MLPClassifier.
     n_iter_no_change : int, default=20
         Stop after this many epochs without progress of ``tol``. Twice
         MLPClassifier's 10: with dropout the training loss is noisier, and
@@ -216,6 +229,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         n_jobs=None,
         learning_rate="constant",
         power_t=0.5,
+        max_fun=15000,
     ):
         super().__init__(
             filters=filters,
@@ -248,6 +262,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             n_jobs=n_jobs,
             learning_rate=learning_rate,
             power_t=power_t,
+            max_fun=max_fun,
         )
         self.class_weight = class_weight
     # ------------------------------------------------------------------ fit
@@ -273,6 +288,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(BaseCNN._check_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on the given data, keeping the current weights.
 
@@ -298,21 +314,66 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
 
     # ------------------------------------------------- the classification task
 
+    def _y_validation(self):
+        return {"multi_output": True}
+
     def _check_targets(self, y, cold, incremental, classes):
-        if incremental and cold and classes is None:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        kind = type_of_target(y, input_name="y")
+        multilabel = kind == "multilabel-indicator"
+        if y.ndim == 2 and not multilabel:
             raise ValueError(
-                "classes must be passed on the first call to partial_fit: the "
-                "list of every class the model will see."
+                f"y is 2-D but not a multilabel indicator matrix (type_of_target: "
+                f"{kind!r}): pass class labels as a 1-D array, or one column of zeros "
+                "and ones per label."
+            )
+        check_classification_targets(y)
+        if multilabel and self.class_weight is not None:
+            raise ValueError(
+                f"class_weight={self.class_weight!r} is not supported with multilabel "
+                "y (as in MLPClassifier); weigh the samples with sample_weight."
             )
         if incremental and self.class_weight == "balanced":
             raise ValueError(
                 "class_weight='balanced' is not supported by partial_fit: the "
                 "class frequencies of a stream are not known. Pass a dict."
             )
-        check_classification_targets(y)
-        if cold:  # one class is fine, as in MLPClassifier: the model predicts it
-            return np.unique(y) if classes is None else np.unique(np.asarray(classes))
-        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+        if multilabel:
+            labels = np.arange(y.shape[1])
+            if classes is not None and not np.array_equal(np.unique(classes), labels):
+                raise ValueError(
+                    f"classes={np.asarray(classes).tolist()!r} does not match the "
+                    f"{y.shape[1]} labels of the multilabel y: pass classes="
+                    f"{labels.tolist()!r} or None."
+                )
+            found = {"classes": labels, "multilabel": True}
+        else:
+            if incremental and cold and classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: the "
+                    "list of every class the model will see."
+                )
+            # One class is fine, as in MLPClassifier: the model predicts it.
+            classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            found = {"classes": classes_, "multilabel": False}
+        if cold:
+            return found
+        if found["multilabel"] != self._multilabel:
+            raise ValueError(
+                "y is " + ("a multilabel indicator matrix" if multilabel else "1-D labels")
+                + " but the model was fitted on "
+                + ("multilabel y" if self._multilabel else "1-D labels")
+                + "; set warm_start=False (or clone the estimator) to fit a new model."
+            )
+        if multilabel and len(found["classes"]) != len(self.classes_):
+            raise ValueError(
+                f"y has {len(found['classes'])} labels but the model was fitted on "
+                f"{len(self.classes_)}."
+            )
+        if multilabel:
+            return None
+        if classes is not None and not np.array_equal(found["classes"], self.classes_):
             raise ValueError(
                 f"classes={np.asarray(classes).tolist()!r} is not the same as on the "
                 f"first call to partial_fit: {self.classes_.tolist()!r}."
@@ -325,36 +386,66 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
             )
         return None
 
-    def _encode_targets(self, y, classes_):
+    def _encode_targets(self, y, labels):
+        """Class indices for softmax; a column of 0/1 for the single logistic
+        output of two classes; the indicator matrix for multilabel y."""
+        if labels["multilabel"]:
+            return np.asarray(y, dtype=np.float32)  # zeros and ones: exact
+        y = column_or_1d(y) if y.ndim == 2 else y
+        classes_ = labels["classes"]
         unseen = ~np.isin(y, classes_)
         if unseen.any():
             raise ValueError(
                 f"y contains labels not in classes: {np.unique(y[unseen]).tolist()!r}; "
                 f"the model's classes are {classes_.tolist()!r}."
             )
-        return np.searchsorted(classes_, y)
-
-    def _n_outputs(self, classes_):
-        return len(classes_)
-
-    def _init_targets(self, classes_):
-        self.classes_ = classes_
-
-    def _make_loss(self):
-        return SoftmaxCrossEntropy()
-
-    def _stratify(self, y_index):
+        y_index = np.searchsorted(classes_, y)
+        if len(classes_) == 2:
+            return y_index.astype(np.float32)[:, None]
         return y_index
 
-    def _validation_score(self, X, y_index, sample_weight):
-        predicted = self._forward(X).argmax(axis=1)
-        return float(accuracy_score(y_index, predicted, sample_weight=sample_weight))
+    @staticmethod
+    def _class_index(y_encoded):
+        """The class index of every sample from its encoded target (not multilabel)."""
+        return y_encoded[:, 0].astype(np.intp) if y_encoded.ndim == 2 else y_encoded
 
-    def _sample_weights(self, sample_weight, X, y_index, classes_):
+    def _n_outputs(self, labels):
+        n = len(labels["classes"])
+        return 1 if n == 2 and not labels["multilabel"] else n
+
+    def _init_targets(self, labels):
+        self.classes_ = labels["classes"]
+        self._multilabel = labels["multilabel"]
+
+    def _make_loss(self):
+        if self._logistic_outputs():
+            return LogisticLoss(self._n_outputs(self._targets))
+        return SoftmaxCrossEntropy()
+
+    def _stratify(self, y_encoded):
+        multilabel = y_encoded.ndim == 2 and y_encoded.shape[1] > 1
+        return None if multilabel else self._class_index(y_encoded)
+
+    def _validation_score(self, X, y_encoded, sample_weight):
+        predicted = self._predict_encoded(self._forward(X))
+        return float(accuracy_score(y_encoded, predicted, sample_weight=sample_weight))
+
+    def _predict_encoded(self, out):
+        """Predictions in the encoding of ``_encode_targets``, from the outputs."""
+        if self._logistic_outputs():
+            return (out > 0).astype(np.float32)
+        return out.argmax(axis=1)
+
+    def _logistic_outputs(self):
+        """Whether the outputs are logits of sigmoids (two classes, multilabel)."""
+        return self._multilabel or len(self.classes_) == 2
+
+    def _sample_weights(self, sample_weight, X, y_encoded, labels):
         """Sample weights times class weights, or None when all are 1."""
-        weights = super()._sample_weights(sample_weight, X, y_index, classes_)
+        weights = super()._sample_weights(sample_weight, X, y_encoded, labels)
         if self.class_weight is None:
             return weights
+        classes_, y_index = labels["classes"], self._class_index(y_encoded)
         if self.class_weight == "balanced":
             # n_samples / (n_classes * count), counting with the sample
             # weights so that integer weights act like repeated samples.
@@ -374,7 +465,7 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         return class_w if weights is None else weights * class_w
 
     def predict_proba(self, X):
-        """Probability of every class.
+        """Probability of every class (of every label, for multilabel y).
 
         Parameters
         ----------
@@ -385,12 +476,23 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Class probabilities (float64), in the order of ``classes_``.
+            Class probabilities (float64), in the order of ``classes_``. With
+            two classes the network has one logistic output ``p`` and the
+            columns are ``1 - p`` and ``p``, as in MLPClassifier (``1 - p``
+            computed as ``sigmoid(-z)``, accurate near 1); with
+            multilabel y, column ``j`` is the probability of label ``j``.
         """
-        return softmax(self._forward(self._validate_X_predict(X)))
+        return self._proba(self._forward(self._validate_X_predict(X)))
+
+    def _proba(self, out):
+        if self._multilabel:
+            return expit(out)
+        if self._logistic_outputs():
+            return np.hstack([expit(-out), expit(out)])  # 1 - p without cancellation
+        return softmax(out)
 
     def predict_log_proba(self, X):
-        """Logarithm of the probability of every class (by log-sum-exp).
+        """Logarithm of the probability of every class, computed stably.
 
         Parameters
         ----------
@@ -401,12 +503,18 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, in the order of ``classes_``.
+            Log-probabilities, in the order of ``classes_`` (by log-sum-exp,
+            or ``log_expit`` for logistic outputs).
         """
-        return log_softmax(self._forward(self._validate_X_predict(X)))
+        out = self._forward(self._validate_X_predict(X))
+        if self._multilabel:
+            return log_expit(out)
+        if self._logistic_outputs():
+            return np.hstack([log_expit(-out), log_expit(out)])
+        return log_softmax(out)
 
     def predict(self, X):
-        """Predict the class of every sample.
+        """Predict the class of every sample (the labels, for multilabel y).
 
         Parameters
         ----------
@@ -416,8 +524,16 @@ class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Predicted class labels.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted class labels; for multilabel y the indicator matrix
+            (1 where a label's probability is above 0.5).
         """
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        out = self._forward(self._validate_X_predict(X))
+        if self._multilabel:
+            return (out > 0).astype(np.int64)
+        return self.classes_[self._proba(out).argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

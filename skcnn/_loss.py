@@ -1,6 +1,8 @@
-"""Softmax cross-entropy, fused with its gradient."""
+"""The training losses, each fused with its gradient with respect to the
+network's outputs."""
 
 import numpy as np
+from scipy.special import expit
 
 from ._functional import log_softmax
 
@@ -74,6 +76,32 @@ class SoftmaxCrossEntropy:
     def target_layout(self, dtype):
         """The shape and dtype of one sample's target (a class index)."""
         return (), np.dtype(np.int64)
+
+
+class LogisticLoss:
+    """Binary cross-entropy of sigmoid probabilities, summed over the outputs.
+
+    One logistic output per label: a binary classifier has one (the
+    probability of its second class), a multilabel classifier one per label,
+    as MLPClassifier has. A sample's term is the sum over its outputs of
+    ``softplus(z) - y * z`` (that is ``-y log p - (1 - y) log(1 - p)`` with
+    ``p = sigmoid(z)``), computed without forming ``p`` so that it is finite
+    for any finite ``z``; its gradient is ``p - y``, valid because the logit
+    is the canonical link of the Bernoulli log-loss.
+    """
+
+    def __init__(self, n_outputs):
+        self.n_outputs = int(n_outputs)
+
+    def target_layout(self, dtype):
+        """The shape and dtype of one sample's target (``n_outputs`` zeros and ones)."""
+        return (self.n_outputs,), np.dtype(dtype)
+
+    def __call__(self, logits, y, sample_weight=None, weight_sum=None):
+        y = y.reshape(logits.shape).astype(logits.dtype, copy=False)
+        per_output = np.logaddexp(0, logits) - y * logits
+        per_sample = per_output.astype(np.float64).sum(axis=1)
+        return _weighted_mean(per_sample, expit(logits) - y, sample_weight, weight_sum)
 
 
 class _RegressionLoss:

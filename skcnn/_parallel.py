@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 
 from . import _processes
+from ._batches import dense_rows
 from ._blas import blas_threads, one_thread_blas
 from ._network import advance
 from .layers import Conv2D, Dense
@@ -338,7 +339,7 @@ def _sum_into_first(arrays):
 
 
 def predict_in_chunks(network, X, sample_shape, out, batch_len, n_threads):
-    """Inference of 2-D ``X`` into ``out``, ``batch_len`` samples at a time.
+    """Inference of 2-D ``X`` (dense or CSR) into ``out``, ``batch_len`` samples at a time.
 
     BLAS is held at one thread (two BLAS threads spin while they wait for a
     core another process has taken; see ``skcnn._blas``), and with
@@ -352,7 +353,8 @@ def predict_in_chunks(network, X, sample_shape, out, batch_len, n_threads):
     def run(rows):
         for start in range(rows.start, rows.stop, batch_len):
             stop = min(start + batch_len, rows.stop)
-            out[start:stop] = network.forward(X[start:stop].reshape((-1,) + sample_shape))
+            batch = dense_rows(X, slice(start, stop))
+            out[start:stop] = network.forward(batch.reshape((-1,) + sample_shape))
 
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
     parts = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]

@@ -97,7 +97,15 @@ def validate_hyperparameters(est):
         ):
             _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
-    _choice("solver", est.solver, {"adam", "sgd"})
+    _choice("solver", est.solver, {"adam", "sgd", "lbfgs"})
+    if not _is_int(est.max_fun) or est.max_fun < 1:
+        _fail("max_fun", est.max_fun, "a positive int")
+    if est.solver == "lbfgs" and p["dropout"] > 0:
+        raise ValueError(
+            f"dropout={est.dropout!r} cannot be used with solver='lbfgs': L-BFGS's "
+            "line search compares the loss at several points, and dropout draws "
+            "new masks at every evaluation. Set dropout=0 (or use solver='adam')."
+        )
     _choice("learning_rate", est.learning_rate, {"constant", "invscaling", "adaptive"})
     _real("power_t", est.power_t, 0, np.inf, True, False)
     _real("alpha", est.alpha, 0, np.inf, True, False)

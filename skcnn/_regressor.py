@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
 from ._loss import REGRESSION_LOSSES
@@ -44,8 +45,12 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         perfect-square ``n_features`` is read as one square channel and any
         other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
         and 4-D ``(n, C, H, W)`` arrays carry their own shape.
-    solver : {"adam", "sgd"}, default="adam"
-        The optimizer: Adam, or SGD with momentum.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        The optimizer: Adam, SGD with momentum, or full-batch L-BFGS
+        (``scipy.optimize.minimize``), as in MLPClassifier. L-BFGS often
+        converges faster and better on small data; it has no mini-batches,
+        no ``partial_fit``, no early stopping (ignored, as in MLPClassifier)
+        and no dropout (``dropout`` must be 0).
     alpha : float, default=1e-2
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
@@ -76,10 +81,16 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
     power_t : float, default=0.5
         The exponent of "invscaling".
     max_iter : int, default=200
-        Maximum number of epochs (passes over the data) of one ``fit``.
+        Maximum number of epochs (passes over the data) of one ``fit``; for
+        ``solver="lbfgs"``, of L-BFGS iterations.
+    max_fun : int, default=15000
+        Only for ``solver="lbfgs"``: maximum number of evaluations of the
+        loss (each a pass over the data), as in MLPClassifier.
     tol : float, default=1e-4
         Improvement of the training loss (or validation score with
         ``early_stopping``) that counts as progress.
+        With ``solver="lbfgs"``, L-BFGS stops when the largest component of
+        the gradient is below ``tol`` (scipy's ``gtol``), as in MLPClassifier.
     n_iter_no_change : int, default=20
         Stop after this many epochs without progress of ``tol``. Twice
         MLPClassifier's 10: with dropout the training loss is noisier, and
@@ -215,6 +226,7 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         n_jobs=None,
         learning_rate="constant",
         power_t=0.5,
+        max_fun=15000,
     ):
         super().__init__(
             filters=filters,
@@ -247,6 +259,7 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
             n_jobs=n_jobs,
             learning_rate=learning_rate,
             power_t=power_t,
+            max_fun=max_fun,
         )
         self.loss = loss
     def fit(self, X, y, sample_weight=None):
@@ -270,6 +283,7 @@ class NumpyCNNRegressor(RegressorMixin, BaseCNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(BaseCNN._check_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on the given data, keeping the current weights.
 
