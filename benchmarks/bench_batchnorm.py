@@ -11,9 +11,16 @@ Both libraries run on one thread (``torch.set_num_threads(1)``, one BLAS
 thread for numpy), as a training shard of skcnn does. PyTorch's tensors are
 its default NCHW memory; ours are channels-last, as our layers pass them.
 
+With ``--epoch`` it also trains net B with and without BatchNorm (after
+each convolution and the hidden dense layer) on 1,024 MNIST images through
+the data-parallel step: on one thread, on two worker processes (the
+BatchNorm shards meet at every BatchNorm layer), and, for BatchNorm, as one
+shard per batch (what a network with BatchNorm would cost if it gave up
+splitting its batches), alternated round after round.
+
 Run::
 
-    nice python benchmarks/bench_batchnorm.py [--rounds 7]
+    nice python benchmarks/bench_batchnorm.py [--rounds 7] [--epoch]
 """
 
 import argparse
@@ -24,7 +31,20 @@ import numpy as np
 from _machine import cpu_model, load_average, numpy_blas, skcnn_version
 from threadpoolctl import threadpool_limits
 
-from skcnn.layers import BatchNorm2D, Conv2D
+from skcnn import _parallel
+from skcnn._loss import SoftmaxCrossEntropy
+from skcnn._network import Sequential
+from skcnn.datasets import load_mnist
+from skcnn.layers import (
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+)
+from skcnn.optimizers import Adam
 
 try:
     import torch
@@ -99,10 +119,68 @@ def measure(shape, rounds, repeats):
     return {key: statistics.median(values) for key, values in times.items()}
 
 
+def net_b(batchnorm):
+    def bn(layer):
+        return [layer] if batchnorm else []
+
+    layers = (
+        [Conv2D(32, 3, padding="same")] + bn(BatchNorm2D()) + [ReLU(), MaxPool2D(2)]
+        + [Conv2D(64, 3, padding="same")] + bn(BatchNorm2D()) + [ReLU(), MaxPool2D(2)]
+        + [Flatten(), Dense(128)] + bn(BatchNorm1D()) + [ReLU(), Dense(10)]
+    )
+    net = Sequential(layers, reuse_buffers=True)
+    net.build((1, 28, 28), np.random.RandomState(0), np.float32)
+    return net
+
+
+# name: (BatchNorm, n_jobs, largest number of shards per batch)
+EPOCH_CONFIGS = {
+    "net B, 1 thread": (False, 1, _parallel.MAX_SHARDS),
+    "net B, 2 processes": (False, 2, _parallel.MAX_SHARDS),
+    "net B + BN, 1 thread": (True, 1, _parallel.MAX_SHARDS),
+    "net B + BN, 2 processes": (True, 2, _parallel.MAX_SHARDS),
+    "net B + BN, one shard": (True, 1, 1),
+}
+
+
+def measure_epochs(rounds):
+    """Seconds per 1,024 training images of each configuration (medians)."""
+    X, y = load_mnist(return_X_y=True)
+    X = (X[:1024].reshape(-1, 1, 28, 28) / 255).astype(np.float32)
+    y = y[:1024]
+    default_max = _parallel.MAX_SHARDS
+    steps = {}
+    try:
+        for name, (batchnorm, n_jobs, max_shards) in EPOCH_CONFIGS.items():
+            _parallel.MAX_SHARDS = max_shards
+            net = net_b(batchnorm)
+            step = _parallel.ShardedStep(
+                net, SoftmaxCrossEntropy(), 64, n_steps=10**6, n_jobs=n_jobs
+            ).__enter__()
+            steps[name] = (step, Adam(net.params, learning_rate=1e-3), max_shards)
+        times = {name: [] for name in steps}
+        for round_ in range(rounds + 1):  # the first round warms up
+            for name, (step, optimizer, max_shards) in steps.items():
+                _parallel.MAX_SHARDS = max_shards
+                start = time.perf_counter()
+                for i in range(0, len(y), 64):
+                    step(X[i : i + 64], y[i : i + 64], None, 64.0)
+                    step.optimizer_step(optimizer)
+                if round_:
+                    times[name].append(time.perf_counter() - start)
+        on_processes = {name: step._processes is not None for name, (step, _, _) in steps.items()}
+    finally:
+        _parallel.MAX_SHARDS = default_max
+        for step, _, _ in steps.values():
+            step.__exit__(None, None, None)
+    return {name: statistics.median(t) for name, t in times.items()}, on_processes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--epoch", action="store_true", help="also time training epochs")
     args = parser.parse_args(argv)
     if torch is not None:
         torch.set_num_threads(1)
@@ -136,6 +214,15 @@ def main(argv=None):
         else:
             row += ["n/a"] * 4
         print("| " + " | ".join(row) + " |")
+    if args.epoch:
+        seconds, on_processes = measure_epochs(args.rounds)
+        base = seconds["net B, 1 thread"]
+        print(f"\nTraining, batch 64, Adam, medians of {args.rounds} alternated rounds\n")
+        print("| configuration | worker processes | s / 1,024 images | vs net B, 1 thread |")
+        print("|---|---|---|---|")
+        for name, value in seconds.items():
+            print(f"| {name} | {'yes' if on_processes[name] else 'no'} | {value:.3f} "
+                  f"| {value / base:.2f} |")
     print(f"\nload after: {load_average()}")
 
 
