@@ -444,7 +444,9 @@ class BaseCNN(BaseEstimator):
                 layer.rate = self._architecture["dropout"]
 
     def _weighted_layers(self):
-        return [layer for layer in self._network.layers if getattr(layer, "weight", None) is not None]
+        # Conv2D and Dense: not BatchNorm, whose scale and shift are no coefs
+        # and go unpenalized (see Layer.has_coefs).
+        return [layer for layer in self._network.layers if getattr(layer, "has_coefs", False)]
 
     @property
     def coefs_(self):

@@ -54,16 +54,35 @@ class Sequential:
         the training call and batch) is given, and key their
         masks on the samples' values here, at the input, where equal samples
         are equal bits: the same batch and seed give the same masks in any
-        replica, thread or process.
+        replica, thread or process. Layers that need statistics of the
+        whole batch (BatchNorm) take them from ``X`` alone: a batch split
+        into shards runs ``forward_steps`` instead (see ``ShardedStep``).
+        """
+        if not training:
+            for layer in self.layers:
+                X = layer.forward(X)
+            return X
+        return self._alone(self.forward_steps(X, seed))
+
+    def forward_steps(self, X, seed=None):
+        """A training forward pass that stops where the batch's shards meet.
+
+        A generator: at every layer with ``syncs_batch`` it yields the
+        meeting point ``(layer index, "forward", partial sums of X)``, and
+        expects back the batch's totals from :meth:`meet`; it returns the
+        output. With one shard the point meets only itself (``forward``).
         """
         keys = None
-        if training and any(layer.takes_seed for layer in self.layers):
+        if any(layer.takes_seed for layer in self.layers):
             keys = sample_keys(X.reshape(X.shape[0], -1))
         for i, layer in enumerate(self.layers):
-            if training and layer.takes_seed:
+            if layer.takes_seed:
                 X = layer.forward(X, True, None if seed is None else mix_seed(*seed, i), keys)
+            elif layer.syncs_batch:
+                totals = yield (i, "forward", layer.forward_sums(X))
+                X = layer.forward_with(totals)
             else:
-                X = layer.forward(X, training=training)
+                X = layer.forward(X, training=True)
         return X
 
     def forward_all(self, X):
@@ -79,8 +98,52 @@ class Sequential:
 
         The first layer's input gradient is not needed and not computed.
         """
+        self._alone(self.backward_steps(dY))
+
+    def backward_steps(self, dY):
+        """Backward as a generator that stops where the shards meet (as
+        ``forward_steps``; a first layer needs no input gradient, so it
+        does not meet)."""
         for i in range(len(self.layers) - 1, -1, -1):
-            dY = self.layers[i].backward(dY, input_grad=i > 0)
+            layer = self.layers[i]
+            if layer.syncs_batch and i > 0:
+                totals = yield (i, "backward", layer.backward_sums(dY))
+                dY = layer.backward_with(totals)
+            else:
+                dY = layer.backward(dY, input_grad=i > 0)
+
+    def training_pass(self, X, y, w, weight_sum, loss, seed=None):
+        """Forward, loss and backward of one shard, as a generator that stops
+        at every meeting point (see ``forward_steps``); returns the loss.
+
+        ``loss(logits, y, w, weight_sum)`` returns the loss and its gradient
+        (see ``ShardedStep``)."""
+        logits = yield from self.forward_steps(X, seed)
+        value, dlogits = loss(logits, y, w, weight_sum)
+        yield from self.backward_steps(dlogits)
+        return value
+
+    def meet(self, points):
+        """The batch's totals at a meeting point, from every shard's point
+        (in shard order): what the shards' generators expect back.
+
+        Call it once per batch and point, on the network whose layers keep
+        the running statistics: a forward meeting moves them.
+        """
+        index, kind = points[0][:2]
+        if any(point[:2] != (index, kind) for point in points):
+            raise RuntimeError(f"Shards of one batch met at different points: {points!r}.")
+        return self.layers[index].merge(kind, [point[2] for point in points])
+
+    def _alone(self, steps):
+        """Run a pass whose shard is the whole batch: each point meets only itself."""
+        totals = None
+        while True:
+            try:
+                point = steps.send(totals)
+            except StopIteration as stop:
+                return stop.value
+            totals = self.meet([point])
 
     def replica(self):
         """A network sharing these parameters, with its own gradients and buffers."""
@@ -99,6 +162,18 @@ class Sequential:
     def clear_cache(self):
         for layer in self.layers:
             layer.clear_cache()
+
+    @property
+    def running_stats(self):
+        """The arrays training moves that are not parameters (BatchNorm's
+        running statistics), layer by layer: state to save and restore with
+        the parameters."""
+        return [
+            getattr(layer, name)
+            for layer in self.layers
+            if layer.syncs_batch
+            for name in ("running_mean", "running_var")
+        ]
 
     def __repr__(self):
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
@@ -177,3 +252,19 @@ def build_cnn_layers(
     if dropout > 0:
         add("drop", Dropout(dropout))
     return with_output_layer(layers, n_outputs)
+
+
+def advance(passes, totals=None):
+    """Run every generator of ``passes`` (``Sequential.training_pass``) to its
+    next meeting point, sending it ``totals`` (None to start).
+
+    Returns one ``(done, value)`` per pass: ``(False, meeting point)``, or
+    ``(True, loss)`` once the pass has finished.
+    """
+    results = []
+    for steps in passes:
+        try:
+            results.append((False, steps.send(totals)))
+        except StopIteration as stop:
+            results.append((True, stop.value))
+    return results

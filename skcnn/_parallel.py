@@ -22,6 +22,13 @@ run side by side.
 The split depends on the batch size only, never on the number of threads or
 processes, and the shards' gradients are summed in shard order: a model
 trains to the same bits on one thread, on several, or on worker processes.
+
+BatchNorm normalizes with statistics of the whole batch, not of a shard: a
+shard's pass stops at every BatchNorm layer (forward and backward), the
+shards' partial sums are combined in shard order on the caller's thread,
+and every shard goes on with the totals (``Sequential.training_pass``). One
+step then equals the un-split batch's, to rounding, and the bits still do
+not depend on the threads or processes.
 """
 
 import os
@@ -32,6 +39,7 @@ import numpy as np
 from . import _processes
 from ._batches import dense_rows
 from ._blas import blas_threads, one_thread_blas
+from ._network import advance
 from .layers import Conv2D, Dense
 
 # Samples per shard, about: much smaller shards make GEMMs inefficient and
@@ -196,17 +204,6 @@ class ShardedStep:
             replica.clear_cache()
         return False
 
-    def _run(self, jobs, weight_sum, seed):
-        """Forward and backward of the shards ``jobs`` (index, X, y, w); their losses."""
-        losses = []
-        for index, X, y, w in jobs:
-            replica = self.replicas[index]
-            logits = replica.forward(X, training=True, seed=seed)
-            loss, dlogits = self.loss(logits, y, w, weight_sum)
-            replica.backward(dlogits)
-            losses.append(loss)
-        return losses
-
     def __call__(self, X, y, w, weight_sum, key=()):
         """Fill ``network.grads`` for the batch; return its loss.
 
@@ -214,39 +211,76 @@ class ShardedStep:
         unweighted): every shard normalizes by it, so the summed gradients
         are those of the whole batch's mean loss. ``key`` (ints) names the
         batch for the Dropout seeds (see ``seed``).
+
+        Each shard's pass is a generator (``Sequential.training_pass``) that
+        stops where a layer needs sums over the whole batch (BatchNorm): all
+        shards run to that point, their partial sums meet in shard order on
+        this thread (``Sequential.meet``, which also moves the running
+        statistics, once), and all continue with the totals. A network
+        without such layers runs each shard in one go.
         """
         k = n_shards(X.shape[0])  # equal shards, as np.array_split makes them
         w_parts = [None] * k if w is None else np.array_split(w, k)
         jobs = list(zip(range(k), np.array_split(X, k), np.array_split(y, k), w_parts))
         seed = None if self.seed is None else (self.seed, *key)
-        if self._executor is None or len(jobs) == 1:
-            losses = self._run(jobs, weight_sum, seed)
-        elif self._processes is not None:
-            losses = self._run_on_processes(jobs, weight_sum, seed)
-        else:
-            per_thread = self._spread(lambda share: self._run(share, weight_sum, seed), jobs)
-            losses = [None] * len(jobs)
-            for t, thread_losses in enumerate(per_thread):
-                losses[t :: self.n_threads] = thread_losses
-        if len(jobs) > 1:
+        on_processes = self._processes is not None and k > 1
+        local = [job for job in jobs if not on_processes or job[0] % self.n_threads == 0]
+        passes = {
+            index: self.replicas[index].training_pass(X_, y_, w_, weight_sum, self.loss, seed)
+            for index, X_, y_, w_ in local
+        }
+        if on_processes:
+            self._processes.sync_params()
+        totals, first = None, True
+        while True:
+            if on_processes:
+                results = self._advance_on_processes(jobs, passes, weight_sum, seed, totals, first)
+            else:
+                results = self._advance(passes, totals)
+            first = False
+            if all(done for done, _ in results):
+                break
+            if any(done for done, _ in results):
+                raise RuntimeError("Some shards of a batch finished before the others.")
+            totals = self.network.meet([point for _, point in results])
+        if k > 1:
             # Sum the shards' gradients into the network's, in shard order.
-            self.map_pieces(_sum_into_first, self._sum_pieces(len(jobs)))
-        return sum(losses)
+            self.map_pieces(_sum_into_first, self._sum_pieces(k))
+        return sum(loss for _, loss in results)
 
-    def _run_on_processes(self, jobs, weight_sum, seed):
-        """The worker processes run the shards the other threads would run."""
+    def _advance(self, passes, totals):
+        """Every shard's pass to its next meeting point, on this thread and
+        the worker threads; the results in shard order."""
+        ordered = [passes[index] for index in sorted(passes)]
+        if self._executor is None or len(ordered) == 1:
+            return self._run(ordered, totals)
+        per_thread = self._spread(lambda share: self._run(share, totals), ordered)
+        results = [None] * len(ordered)
+        for t, thread_results in enumerate(per_thread):
+            results[t :: self.n_threads] = thread_results
+        return results
+
+    def _run(self, passes, totals):
+        """One thread's part of ``_advance``: see ``_network.advance``."""
+        return advance(passes, totals)
+
+    def _advance_on_processes(self, jobs, passes, weight_sum, seed, totals, first):
+        """As ``_advance``: the worker processes run the shards the other
+        threads would run (the first call sends them their shards)."""
         n = self.n_threads
-        self._processes.sync_params()
-        self._processes.submit(
-            {index: (X, y, w) for index, X, y, w in jobs if index % n}, weight_sum, seed
-        )
-        mine = self._run([job for job in jobs if job[0] % n == 0], weight_sum, seed)
+        if first:
+            self._processes.submit(
+                {index: (X, y, w) for index, X, y, w in jobs if index % n}, weight_sum, seed
+            )
+        else:
+            self._processes.resume(totals)
+        mine = self._run([passes[index] for index in sorted(passes)], totals)
         theirs = self._processes.collect()
-        losses = [None] * len(jobs)
-        losses[::n] = mine
-        for index, loss in theirs.items():
-            losses[index] = loss
-        return losses
+        results = [None] * len(jobs)
+        results[::n] = mine
+        for index, result in theirs.items():
+            results[index] = result
+        return results
 
     def _sum_pieces(self, k):
         """Aligned pieces of the first ``k`` shards' gradients (made once per ``k``)."""

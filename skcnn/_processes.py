@@ -11,7 +11,10 @@ shards that threads would run on worker processes instead:
   gradients are views of one shared array per shard;
 - the caller writes each worker's shards (images, labels, weights) into
   shared arrays and sends one short message per batch; the worker answers
-  with the shards' losses once their gradients are written;
+  with the shards' losses once their gradients are written, or, in a
+  network with BatchNorm, with their partial sums at each point where the
+  shards of a batch meet (``Sequential.training_pass``): the caller combines
+  every shard's and sends the totals back, and the worker goes on;
 - the worker computes exactly what a thread would (same replicas, same
   numpy code, BLAS on one thread), so the model is bit-identical either way.
 
@@ -38,6 +41,8 @@ import traceback
 from contextlib import contextmanager
 
 import numpy as np
+
+from ._network import advance
 
 # Seconds to wait for workers to start (the first start in a process also
 # starts the fork server and imports numpy and skcnn there).
@@ -141,6 +146,7 @@ def _worker_main(conn, payload, param_raw, shard_buffers):
     except BaseException:
         conn.send(("error", traceback.format_exc()))
         return
+    passes = []
     while True:
         try:
             message = conn.recv()
@@ -148,16 +154,19 @@ def _worker_main(conn, payload, param_raw, shard_buffers):
             return
         if message is None:
             return
-        shards, weight_sum, seed = message
         try:
-            losses = []
-            for index, n, weighted in shards:
-                replica, X, y, w = replicas[index]
-                logits = replica.forward(X[:n], training=True, seed=seed)
-                value, dlogits = loss(logits, y[:n], w[:n] if weighted else None, weight_sum)
-                replica.backward(dlogits)
-                losses.append(value)
-            conn.send(("ok", losses))
+            if message[0] == "resume":  # the totals of the point the passes wait at
+                totals = message[1]
+            else:  # a new batch: start the passes of its shards
+                shards, weight_sum, seed = message
+                passes = []
+                for index, n, weighted in shards:
+                    replica, X, y, w = replicas[index]
+                    passes.append(replica.training_pass(
+                        X[:n], y[:n], w[:n] if weighted else None, weight_sum, loss, seed
+                    ))
+                totals = None
+            conn.send(("ok", advance(passes, totals)))
         except BaseException:
             conn.send(("error", traceback.format_exc()))
 
@@ -234,7 +243,7 @@ class ShardProcesses:
         except BaseException:
             self.close()
             raise
-        self._pending = []
+        self._pending = self._running = []
 
     def sync_params(self):
         """Copy the caller's current parameters to the workers."""
@@ -258,25 +267,40 @@ class ShardProcesses:
                     np.copyto(w_buf[:n], w, casting="same_kind")
                 mine.append((index, n, w is not None))
             if mine:
-                try:
-                    conn.send((mine, weight_sum, seed))
-                except OSError:
-                    raise self._died(process) from None
+                self._send(process, conn, (mine, weight_sum, seed))
                 self._pending.append((process, conn, [index for index, _, _ in mine]))
+        self._running = list(self._pending)
+
+    def resume(self, totals):
+        """Send the batch's ``totals`` at the meeting point the submitted
+        shards wait at (see ``collect``)."""
+        for process, conn, _ in self._running:
+            self._send(process, conn, ("resume", totals))
+        self._pending = list(self._running)
 
     def collect(self):
-        """Wait for the submitted shards; return ``{shard index: loss}``."""
-        losses, errors = {}, []
+        """Wait for the submitted shards to finish or reach a meeting point.
+
+        Returns ``{shard index: (done, value)}``, as ``_network.advance``:
+        ``(True, loss)`` or ``(False, meeting point)``.
+        """
+        results, errors = {}, []
         for process, conn, indices in self._pending:
             try:
-                for index, loss in zip(indices, self._receive(process, conn)):
-                    losses[index] = loss
+                for index, result in zip(indices, self._receive(process, conn)):
+                    results[index] = result
             except WorkerError as error:
                 errors.append(error)
         self._pending = []
         if errors:
             raise errors[0]
-        return losses
+        return results
+
+    def _send(self, process, conn, message):
+        try:
+            conn.send(message)
+        except OSError:
+            raise self._died(process) from None
 
     def grads(self, index):
         """The gradient arrays of shard ``index`` (shared, as the network's ``grads``)."""

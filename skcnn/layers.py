@@ -13,6 +13,10 @@ Every layer follows one small protocol:
   ``params``) and returns ``dX`` (``None`` when ``input_grad=False``, which
   skips the work for a network's first layer). Layers never update their own
   parameters: one optimizer owns every update.
+- Layers whose training pass needs sums over the whole batch (``syncs_batch``:
+  BatchNorm) also split it in two halves around a point where the shards of
+  a batch meet (see :mod:`skcnn._normalization`); their state that is not a
+  parameter (running statistics) is updated once per batch.
 
 Images are ``(N, C, H, W)`` and convolution weights ``(out, in, kh, kw)``, as
 in PyTorch. The arrays the convolutional layers return are NCHW-shaped views
@@ -57,10 +61,15 @@ from ._loss import SoftmaxCrossEntropy
 
 __all__ = [
     "ACTIVATIONS",
+    "AvgPool2D",
+    "BatchNorm1D",
+    "BatchNorm2D",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
     "Identity",
     "Layer",
     "Logistic",
@@ -129,6 +138,14 @@ class Layer(ParamsMixin):
     param_names = ()
     #: Whether ``forward`` takes a ``seed`` (random layers: Dropout).
     takes_seed = False
+    #: Whether training needs sums over the whole batch (BatchNorm): the
+    #: shards of a batch then meet at this layer (see ``_normalization``).
+    syncs_batch = False
+    #: Whether ``weight`` and ``bias`` are connection weights and intercepts
+    #: (Conv2D, Dense): the estimator's ``coefs_`` and ``intercepts_``, and
+    #: what its L2 penalty ``alpha`` applies to. BatchNorm's scale and shift
+    #: are not.
+    has_coefs = False
 
     def __init__(self):
         self.grads = []
@@ -262,6 +279,7 @@ class Conv2D(Layer):
     """
 
     param_names = ("weight", "bias")
+    has_coefs = True
 
     def __init__(self, filters, kernel_size=3, stride=1, padding="valid", bias=True):
         super().__init__()
@@ -382,7 +400,7 @@ class MaxPool2D(Layer):
         ph, pw = self.pool_size
         if ph > h or pw > w:
             raise ValueError(
-                f"pool_size={self.pool_size} is larger than the input ({h}, {w})."
+                f"MaxPool2D: pool_size={self.pool_size} is larger than the input ({h}, {w})."
             )
         return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
@@ -443,6 +461,7 @@ class Dense(Layer):
     """
 
     param_names = ("weight", "bias")
+    has_coefs = True
 
     def __init__(self, units, bias=True):
         super().__init__()
@@ -620,3 +639,14 @@ class Identity(_Activation):
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Logistic, "identity": Identity}
+
+
+# Defined in their own modules (on the Layer above), public here.
+from ._normalization import BatchNorm1D, BatchNorm2D  # noqa: E402
+from ._pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D  # noqa: E402
+
+# Saved models (pickle, skops) name these classes by their public module, so
+# that they load whatever private module defines them.
+for _cls in (BatchNorm1D, BatchNorm2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D):
+    _cls.__module__ = __name__
+del _cls
