@@ -21,10 +21,13 @@ from sklearn.preprocessing import StandardScaler
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor, _parallel, _processes
 
-callback = pytest.importorskip(
-    "sklearn.callback", reason="callbacks need scikit-learn >= 1.9 (sklearn.callback)"
+try:
+    from sklearn.callback import ProgressBar, ScoringMonitor
+except ImportError:  # scikit-learn < 1.9: only the last test runs
+    ProgressBar = ScoringMonitor = None
+needs_callbacks = pytest.mark.skipif(
+    ScoringMonitor is None, reason="callbacks need scikit-learn >= 1.9 (sklearn.callback)"
 )
-ProgressBar, ScoringMonitor = callback.ProgressBar, callback.ScoringMonitor
 
 # Tiny, quick networks that learn digits in a few epochs (no dropout: every
 # epoch moves the model).
@@ -68,6 +71,7 @@ def epoch_scores(monitor, name="accuracy"):
     return [row[name] for row in monitor.get_logs().data if row["task_name"] == "epoch"]
 
 
+@needs_callbacks
 def test_scoring_monitor_logs_the_score_of_every_epoch(few_digits):
     X, y = few_digits
     monitor = ScoringMonitor(scoring="accuracy")
@@ -83,6 +87,7 @@ def test_scoring_monitor_logs_the_score_of_every_epoch(few_digits):
     assert scores[-1] > 0.5  # it learned
 
 
+@needs_callbacks
 def test_every_task_reports_the_data_and_a_model_frozen_at_that_epoch(few_digits):
     X, y = few_digits
     weights = np.linspace(0.5, 1.5, len(y))
@@ -105,6 +110,7 @@ def test_every_task_reports_the_data_and_a_model_frozen_at_that_epoch(few_digits
     assert fitted is not clf and "_callback_fit_ctx" not in vars(clf)
 
 
+@needs_callbacks
 def test_partial_fit_is_one_task_of_one_epoch(few_digits):
     X, y = few_digits
     recorder, monitor = Recorder(), ScoringMonitor(scoring="accuracy")
@@ -120,6 +126,7 @@ def test_partial_fit_is_one_task_of_one_epoch(few_digits):
     assert runs[-1].data[-1]["accuracy"] == clf.score(X, y)
 
 
+@needs_callbacks
 def test_the_regressor_reports_its_epochs(few_digits):
     X, y = few_digits
     monitor = ScoringMonitor(scoring="r2")
@@ -129,6 +136,7 @@ def test_the_regressor_reports_its_epochs(few_digits):
     assert len(scores) == 2 and scores[-1] == pytest.approx(reg.score(X, y), rel=1e-6)
 
 
+@needs_callbacks
 def test_a_callback_stops_training_after_an_epoch(few_digits):
     X, y = few_digits
     recorder = Recorder(stop_after=3)
@@ -143,6 +151,7 @@ def test_a_callback_stops_training_after_an_epoch(few_digits):
     assert clf.score(X, y) > 0.5
 
 
+@needs_callbacks
 def test_a_stop_with_early_stopping_keeps_the_best_validation_epoch(few_digits):
     X, y = few_digits
     recorder = Recorder(stop_after=5)
@@ -155,6 +164,22 @@ def test_a_stop_with_early_stopping_keeps_the_best_validation_epoch(few_digits):
     assert_array_equal(clf.predict_proba(X), recorder.fitted[best].predict_proba(X))
 
 
+@needs_callbacks
+def test_an_epoch_that_diverged_ends_its_task_empty(few_digits):
+    X, y = few_digits
+    recorder, monitor = Recorder(), ScoringMonitor(scoring="accuracy")
+    clf = tiny(max_iter=5, solver="sgd", learning_rate_init=1e8)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        clf.set_callbacks(recorder, monitor).fit(X, y)
+    assert clf.n_iter_ == 0
+    assert recorder.events[2:] == [
+        ("begin", "epoch", 0), ("end", "epoch", 0), ("end", "fit", 0), ("teardown", "fit"),
+    ]
+    assert recorder.fitted == [None] and recorder.data[0] == (None, None, None)
+    assert epoch_scores(monitor) == []  # nothing to score: the epoch did not complete
+
+
+@needs_callbacks
 def test_a_failing_fit_tears_the_callbacks_down_and_changes_nothing(few_digits):
     X, y = few_digits
 
@@ -172,6 +197,7 @@ def test_a_failing_fit_tears_the_callbacks_down_and_changes_nothing(few_digits):
     assert not hasattr(clf, "n_iter_") and clf._skl_callbacks == [recorder]
 
 
+@needs_callbacks
 def test_progress_bar_shows_the_epochs(few_digits, capsys):
     pytest.importorskip("rich")
     X, y = few_digits
@@ -181,6 +207,7 @@ def test_progress_bar_shows_the_epochs(few_digits, capsys):
     assert not re.search(r"\b[0-9]{1,2}%", out)
 
 
+@needs_callbacks
 def test_without_rich_the_progress_bar_says_so_and_nothing_else_changes(few_digits,
                                                                           monkeypatch):
     monkeypatch.setitem(sys.modules, "rich", None)
@@ -192,6 +219,7 @@ def test_without_rich_the_progress_bar_says_so_and_nothing_else_changes(few_digi
     assert len(epoch_scores(monitor)) == 2
 
 
+@needs_callbacks
 def test_callbacks_in_a_parallel_grid_search_over_a_pipeline(few_digits, capsys):
     """ProgressBar set on the search reaches the networks in joblib's worker
     processes, under the search's and the pipeline's tasks; a ScoringMonitor
@@ -216,6 +244,7 @@ def test_callbacks_in_a_parallel_grid_search_over_a_pipeline(few_digits, capsys)
     assert search.score(X, y) > 0.5
 
 
+@needs_callbacks
 @pytest.mark.skipif(not _processes.processes_available(),
                     reason="worker processes need the forkserver start method (Linux, macOS)")
 def test_callbacks_run_in_this_process_while_workers_train(few_digits, monkeypatch):
@@ -243,6 +272,7 @@ def test_callbacks_run_in_this_process_while_workers_train(few_digits, monkeypat
         assert_array_equal(fitted.predict_proba(X), tiny(max_iter=k).fit(X, y).predict_proba(X))
 
 
+@needs_callbacks
 def test_clone_and_pickle_keep_the_callbacks(few_digits):
     X, y = few_digits
     monitor = ScoringMonitor(scoring="accuracy")
