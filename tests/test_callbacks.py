@@ -137,6 +137,18 @@ def test_the_regressor_reports_its_epochs(few_digits):
 
 
 @needs_callbacks
+def test_an_lbfgs_fit_is_one_task(few_digits):
+    """Full-batch L-BFGS has iterations, not epochs: its fit reports no subtask."""
+    X, y = few_digits
+    recorder, monitor = Recorder(), ScoringMonitor(scoring="accuracy")
+    clf = tiny(solver="lbfgs", max_iter=5).set_callbacks(recorder, monitor).fit(X, y)
+    assert recorder.events == [
+        ("setup", "fit"), ("begin", "fit", 0), ("end", "fit", 0), ("teardown", "fit"),
+    ]
+    assert [row["accuracy"] for row in monitor.get_logs().data] == [clf.score(X, y)]
+
+
+@needs_callbacks
 def test_a_callback_stops_training_after_an_epoch(few_digits):
     X, y = few_digits
     recorder = Recorder(stop_after=3)
