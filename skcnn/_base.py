@@ -27,6 +27,7 @@ from ._architecture import (
     with_output_layer,
 )
 from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
+from ._callbacks import NO_EPOCH_TASKS, epoch_tasks
 from ._interrupt import deferred_interrupt
 from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
 from ._network import Sequential, build_cnn_layers
@@ -267,10 +268,11 @@ class BaseCNN(BaseEstimator):
                 self._initialize(call)
             else:
                 self._architecture = call.arch  # the same, but for a new dropout rate
-            if self.solver == "lbfgs":
-                self._train_lbfgs(call)
-            else:
-                self._train(call, incremental)
+            with epoch_tasks(self, X, y, sample_weight, incremental) as epochs:
+                if self.solver == "lbfgs":
+                    self._train_lbfgs(call)  # one task: its iterations are not reported
+                else:
+                    self._train(call, incremental, epochs)
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous
@@ -478,8 +480,9 @@ class BaseCNN(BaseEstimator):
 
     # ------------------------------------------------------------- training
 
-    def _train(self, call, incremental):
-        """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output."""
+    def _train(self, call, incremental, epochs=NO_EPOCH_TASKS):
+        """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output,
+        and the epochs' callback tasks (``epochs``, see ``_callbacks``)."""
         if self._optimizer is None or not incremental:
             self._optimizer = self._make_optimizer()
         if call.val is not None and self.validation_scores_ is None:
@@ -518,6 +521,7 @@ class BaseCNN(BaseEstimator):
         )
         with deferred_interrupt() as interrupt, step:
             for epoch in range(n_epochs):
+                epochs.begin()
                 snapshot = self._snapshot()
                 try:
                     # Overflow is handled below as divergence, with a clear warning.
@@ -553,6 +557,8 @@ class BaseCNN(BaseEstimator):
                 self._optimizer.iteration_ends(self.t_)
                 if self.verbose:
                     self._print_progress(epoch, n_epochs, started)
+                if epochs.end():
+                    break  # a callback asked to stop: as early stopping, without a warning
                 if not incremental and self._no_improvement_count > self.n_iter_no_change:
                     # Stop, unless the optimizer takes a smaller step instead
                     # (solver="sgd", learning_rate="adaptive").

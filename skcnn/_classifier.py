@@ -9,11 +9,12 @@ from sklearn.utils.validation import column_or_1d
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
+from ._callbacks import CallbackSupportMixin
 from ._functional import log_softmax, softmax
 from ._loss import LogisticLoss, SoftmaxCrossEntropy
 
 
-class NumpyCNNClassifier(ClassifierMixin, BaseCNN):
+class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
     """Convolutional neural network classifier, written in numpy.
 
     The network is ``len(filters)`` blocks of convolution -> activation ->

@@ -6,10 +6,11 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
+from ._callbacks import CallbackSupportMixin
 from ._loss import REGRESSION_LOSSES
 
 
-class NumpyCNNRegressor(RegressorMixin, BaseCNN):
+class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
     """Convolutional neural network regressor, written in numpy.
 
     The network of :class:`NumpyCNNClassifier` (``len(filters)`` blocks of
