@@ -18,6 +18,7 @@ ort = pytest.importorskip("onnxruntime", reason="needs the 'onnx' extra: pip ins
 
 from skl2onnx import to_onnx  # noqa: E402
 
+import skcnn.layers  # noqa: E402
 import skcnn.onnx  # noqa: E402
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
 from skcnn.layers import (  # noqa: E402
@@ -196,6 +197,15 @@ def test_layer_lists(data, stack, task):
         label, _ = assert_classifier_matches(model, X_test)
         assert len(np.unique(label, axis=0)) > 1  # labels worth comparing
     assert_batchnorm_trained(model)
+
+
+def test_every_layer_class_converts():
+    """Each public layer class of skcnn.layers has its converter."""
+    classes = [getattr(skcnn.layers, name) for name in skcnn.layers.__all__]
+    layers = [c for c in classes if isinstance(c, type) and issubclass(c, skcnn.layers.Layer)
+              and c is not skcnn.layers.Layer]
+    assert len(layers) == 14
+    assert [c.__name__ for c in layers if c not in skcnn.onnx.LAYER_CONVERTERS] == []
 
 
 def test_layer_list_pipeline(data):
