@@ -10,12 +10,27 @@ in the graph), and the graph computes in float32.
 
 A new layer type is one function::
 
-    @register_layer_converter(GlobalAvgPool2D)
-    def _global_avg_pool2d(layer, graph, x):
-        return graph.node("GlobalAveragePool", [x])
+    @register_layer_converter(LeakyReLU)  # a layer class of one's own
+    def _leaky_relu(layer, graph, x):
+        return graph.node("LeakyRelu", [x], alpha=layer.alpha)
 """
 
-from .layers import Conv2D, Dense, Dropout, Flatten, Identity, Logistic, MaxPool2D, ReLU, Tanh
+from .layers import (
+    AvgPool2D,
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    Identity,
+    Logistic,
+    MaxPool2D,
+    ReLU,
+    Tanh,
+)
 
 #: The converter of each layer class (exact classes: see ``converter_for``).
 LAYER_CONVERTERS = {}
@@ -100,6 +115,43 @@ def _maxpool2d(layer, graph, x):
     return graph.node(
         "MaxPool", [x], kernel_shape=list(layer.pool_size), strides=list(layer.stride)
     )
+
+
+@register_layer_converter(AvgPool2D)
+def _avgpool2d(layer, graph, x):
+    # Floor mode (ONNX's default ceil_mode=0) and no padding, as ours and
+    # PyTorch's defaults: every window lies inside the input, so
+    # count_include_pad has nothing to count and each output is the mean of
+    # its pool_size values.
+    return graph.node(
+        "AveragePool", [x], kernel_shape=list(layer.pool_size), strides=list(layer.stride)
+    )
+
+
+@register_layer_converter(GlobalAvgPool2D)
+def _global_avgpool2d(layer, graph, x):
+    return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)  # (N, C)
+
+
+@register_layer_converter(GlobalMaxPool2D)
+def _global_maxpool2d(layer, graph, x):
+    return graph.node("Flatten", [graph.node("GlobalMaxPool", [x])], axis=1)  # (N, C)
+
+
+@register_layer_converter(BatchNorm1D)
+@register_layer_converter(BatchNorm2D)
+def _batchnorm(layer, graph, x):
+    # Inference: (x - running_mean) / sqrt(running_var + eps) * weight + bias,
+    # per channel (axis 1), as the layer's forward(X, training=False).
+    # BatchNormalization takes the (N, C) input of BatchNorm1D as it is.
+    inputs = [
+        x,
+        graph.constant("bn_weight", layer.weight),
+        graph.constant("bn_bias", layer.bias),
+        graph.constant("bn_running_mean", layer.running_mean),
+        graph.constant("bn_running_var", layer.running_var),
+    ]
+    return graph.node("BatchNormalization", inputs, epsilon=float(layer.eps))
 
 
 @register_layer_converter(Flatten)

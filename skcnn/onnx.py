@@ -11,8 +11,10 @@ What the graph computes:
 - Input: the rows ``X`` that ``predict`` takes, of shape ``(n, n_features)``
   (or ``(n, C, H, W)`` images), reshaped to ``(n,) + image_shape_``.
 - Every layer of ``layers_``, each by the converter registered for its
-  class (:func:`register_layer_converter`); a layer without one fails the
-  export with a message naming it.
+  class (:func:`register_layer_converter`): every layer class of
+  :mod:`skcnn.layers` has one (batch norm exports its running statistics,
+  as ``predict`` uses them). A layer without one fails the export with a
+  message naming it.
 - Classifier outputs in skl2onnx's conventions, as for MLPClassifier:
   ``label`` (``predict``) and ``probabilities`` (``predict_proba``), the
   latter as a list of ``{class: probability}`` dicts unless the option

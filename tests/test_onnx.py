@@ -18,14 +18,19 @@ ort = pytest.importorskip("onnxruntime", reason="needs the 'onnx' extra: pip ins
 
 from skl2onnx import to_onnx  # noqa: E402
 
+import skcnn.layers  # noqa: E402
 import skcnn.onnx  # noqa: E402
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
-from skcnn._network import Sequential  # noqa: E402
 from skcnn.layers import (  # noqa: E402
+    AvgPool2D,
+    BatchNorm1D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Identity,
     Logistic,
     MaxPool2D,
@@ -126,27 +131,98 @@ def test_float64_input(data):
     assert proba.dtype == np.float64
 
 
-# ------------------------------------------------------------ any layer stack
+# ------------------------------------------------------ layer lists: any stack
 
 
-def _network_of(layers, image_shape, n_outputs, seed=0):
-    """A fitted regressor computing ``layers`` (random weights and biases).
+def _stack(*layers):
+    """``layers`` as the ``(name, layer)`` pairs of the estimators' ``layers``."""
+    return [(f"{type(layer).__name__.lower()}{i}", layer) for i, layer in enumerate(layers)]
 
-    The estimators build conv blocks of stride 1 only; this fixture swaps
-    in any stack of layers, so that every layer option is exported.
-    """
-    rng = np.random.RandomState(seed)
-    n = int(np.prod(image_shape))
-    X, Y = rng.rand(20, n), rng.rand(20, n_outputs)
-    model = NumpyCNNRegressor(filters=(), hidden_layer_sizes=(), image_shape=image_shape,
-                              max_iter=1, random_state=seed).fit(X, Y)
-    network = Sequential(layers)
-    network.build(model.image_shape_, rng, np.float32)
-    for layer in network.layers:
-        if getattr(layer, "bias", None) is not None:
-            layer.bias[...] = rng.uniform(-0.5, 0.5, layer.bias.shape)
-    model._network = network
-    return model
+
+# Stacks on the 8x8 digits covering every layer class of skcnn.layers, and the
+# sizes where ONNX's and our conventions could part: pools that do not tile
+# their input (floor mode drops the last row and column), strided and padded
+# convolutions, batch norm in 2-D and 1-D with a non-default eps.
+NEW_LAYER_STACKS = {
+    "bn-maxpool-gap": _stack(
+        Conv2D(6, 3, padding=1), BatchNorm2D(), ReLU(),
+        MaxPool2D(3, stride=2),                         # 8x8 -> 3x3, row 7 dropped
+        Conv2D(8, 3, stride=2, padding=1), BatchNorm2D(eps=1e-3), ReLU(),  # -> 2x2
+        GlobalAvgPool2D(), Dense(16), BatchNorm1D(), ReLU(), Dropout(0.1),
+    ),
+    "avgpool-gmp": _stack(
+        Conv2D(6, 2), BatchNorm2D(momentum=0.3), Tanh(),  # 8x8 -> 7x7
+        AvgPool2D(2),                                   # 7x7 -> 3x3, row 6 dropped
+        Conv2D(8, 2, bias=False), ReLU(),               # -> 2x2
+        GlobalMaxPool2D(), BatchNorm1D(eps=1e-3), Dense(12), Logistic(), Dropout(0.2),
+    ),
+    "avgpool-overlapping": _stack(
+        Conv2D(4, 3, padding="same"), BatchNorm2D(), ReLU(),
+        AvgPool2D(3, stride=2),                         # 8x8 -> 3x3, row 7 dropped
+        AvgPool2D((2, 3), stride=(1, 2)),               # 3x3 -> 2x1
+        Flatten(), Dropout(0.1), Dense(16), BatchNorm1D(momentum=0.5), ReLU(),
+    ),
+}
+# Batch norm learns slowly from its initial state: a larger step and more
+# epochs make its running statistics and parameters move far from 0 and 1.
+LISTS = dict(max_iter=15, batch_size=50, learning_rate_init=0.02, random_state=0)
+
+
+def assert_batchnorm_trained(model):
+    """Every batch norm of ``model`` holds statistics and parameters far from
+    their initial 0 and 1, so that a converter that ignored or swapped one
+    would give other outputs."""
+    layers = model[-1].layers_ if hasattr(model, "steps") else model.layers_
+    norms = [layer for layer in layers if isinstance(layer, (BatchNorm1D, BatchNorm2D))]
+    assert norms
+    for layer in norms:
+        for value, initial in ((layer.running_mean, 0), (layer.running_var, 1),
+                               (layer.weight, 1), (layer.bias, 0)):
+            assert np.abs(value - initial).max() > 0.05, layer
+        # mean and variance unlike each other: swapping them must show
+        assert np.abs(layer.running_mean - layer.running_var).max() > 0.05, layer
+
+
+@pytest.mark.parametrize("stack", list(NEW_LAYER_STACKS))
+@pytest.mark.parametrize("task", ["multiclass", "binary", "multilabel", "regressor"])
+def test_layer_lists(data, stack, task):
+    """Estimators built from ``layers=[...]`` export every layer of skcnn.layers."""
+    X, y, X_test, _ = data
+    if task == "regressor":
+        model = NumpyCNNRegressor(layers=NEW_LAYER_STACKS[stack], **LISTS).fit(X, y / 3)
+        assert assert_regressor_matches(model, X_test).std() > 0.5
+    else:
+        target = {"multiclass": y, "binary": y % 2, "multilabel": _multilabel_y(y)}[task]
+        model = NumpyCNNClassifier(layers=NEW_LAYER_STACKS[stack], **LISTS).fit(X, target)
+        label, _ = assert_classifier_matches(model, X_test)
+        assert len(np.unique(label, axis=0)) > 1  # labels worth comparing
+    assert_batchnorm_trained(model)
+
+
+def test_every_layer_class_converts():
+    """Each public layer class of skcnn.layers has its converter."""
+    classes = [getattr(skcnn.layers, name) for name in skcnn.layers.__all__]
+    layers = [c for c in classes if isinstance(c, type) and issubclass(c, skcnn.layers.Layer)
+              and c is not skcnn.layers.Layer]
+    assert len(layers) == 14
+    assert [c.__name__ for c in layers if c not in skcnn.onnx.LAYER_CONVERTERS] == []
+
+
+def test_layer_list_pipeline(data):
+    X, y, X_test, _ = data
+    clf = NumpyCNNClassifier(layers=NEW_LAYER_STACKS["bn-maxpool-gap"], **LISTS)
+    pipe = make_pipeline(StandardScaler(), clf).fit(X, y)
+    assert_classifier_matches(pipe, X_test)
+    assert_batchnorm_trained(pipe)
+
+
+def test_layer_list_float64_model(data):
+    """A float64 model with batch norm: its statistics rounded to float32 too."""
+    X, y, X_test, _ = data
+    model = NumpyCNNClassifier(layers=NEW_LAYER_STACKS["avgpool-gmp"], dtype=np.float64,
+                               **LISTS).fit(X, y)
+    assert model.layers_[1].running_var.dtype == np.float64
+    assert_classifier_matches(model, X_test)
 
 
 @pytest.mark.parametrize(
@@ -158,16 +234,22 @@ def _network_of(layers, image_shape, n_outputs, seed=0):
         pytest.param([Conv2D(3, 3, padding=(0, 2), bias=False)], (1, 6, 6), id="conv-no-bias"),
         pytest.param([Conv2D(3, 2), MaxPool2D(3, stride=2)], (2, 10, 9), id="pool-overlapping"),
         pytest.param([MaxPool2D((2, 3), stride=(1, 2))], (2, 7, 8), id="pool-stride-pair"),
+        pytest.param([AvgPool2D((3, 2), stride=(2, 3))], (2, 8, 9), id="avgpool-stride-pair"),
         pytest.param([Conv2D(3, 3), Tanh(), MaxPool2D(2), Logistic()], (1, 9, 9), id="activations"),
         pytest.param([Conv2D(2, 3), Identity(), ReLU()], (1, 5, 5), id="identity-relu"),
     ],
 )
 def test_layer_options(layers, image_shape):
-    """Each stack ends with Flatten -> Dropout -> Dense: Flatten in NCHW order."""
+    """Layer options on images of several channels and sizes, each stack
+    ending with Flatten -> Dropout -> Dense: Flatten in NCHW order."""
     layers = layers + [Flatten(), Dropout(0.5), Dense(5), ReLU(), Dense(3, bias=False)]
-    model = _network_of(layers, image_shape, 3)
-    X = np.random.RandomState(1).normal(size=(30, int(np.prod(image_shape)))).astype(np.float32)
-    prediction = assert_regressor_matches(model, X)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, int(np.prod(image_shape)))).astype(np.float32)
+    Y = X[:, :3] + rng.uniform(size=(40, 3))
+    model = NumpyCNNRegressor(layers=_stack(*layers), image_shape=image_shape, max_iter=5,
+                              random_state=0).fit(X[:30], Y[:30])
+    assert model.layers_[-1].bias is not None and np.abs(model.layers_[-1].bias).max() > 0
+    prediction = assert_regressor_matches(model, X[30:])
     assert prediction.std() > 0
 
 
@@ -272,7 +354,9 @@ def test_subclass_needs_its_own_converter(data):
     class LeakyReLU(ReLU):
         pass
 
-    model = _network_of([Conv2D(2, 3), LeakyReLU(), Flatten(), Dense(2)], (1, 5, 5), 2)
+    layers = _stack(Conv2D(2, 3), LeakyReLU(), Flatten(), Dense(2))
+    model = NumpyCNNClassifier(layers=layers, image_shape=(1, 5, 5), max_iter=1, random_state=0)
+    model.fit(np.random.RandomState(0).rand(20, 25), np.arange(20) % 2)
     with pytest.raises(NotImplementedError, match="layer 1, LeakyReLU.*register_layer_converter"):
         to_onnx(model, np.zeros((1, 25), np.float32))
 
