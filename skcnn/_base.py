@@ -270,7 +270,7 @@ class BaseCNN(BaseEstimator):
                 self._architecture = call.arch  # the same, but for a new dropout rate
             with epoch_tasks(self, X, y, sample_weight, incremental) as epochs:
                 if self.solver == "lbfgs":
-                    self._train_lbfgs(call)  # one task: its iterations are not reported
+                    self._train_lbfgs(call, epochs)  # its iterations are the tasks
                 else:
                     self._train(call, incremental, epochs)
         except BaseException:
@@ -578,11 +578,12 @@ class BaseCNN(BaseEstimator):
             for p, best in zip(self._network.params, best_params):
                 p[...] = best
 
-    def _train_lbfgs(self, call):
+    def _train_lbfgs(self, call, epochs=NO_EPOCH_TASKS):
         """Full-batch L-BFGS (see ``skcnn._lbfgs``): MLPClassifier's
         ``solver="lbfgs"``, with ``max_iter`` iterations and ``max_fun``
         evaluations of the loss at most, stopping when the largest gradient
-        component is below ``tol``."""
+        component is below ``tol``. Each iteration is a task of the
+        callbacks (``epochs``), as an epoch is for the other solvers."""
         X, y, w = call.train
         self._optimizer = None
         self.n_iter_ = 0
@@ -607,44 +608,64 @@ class BaseCNN(BaseEstimator):
                 flush=True,
             )
         started = [p.copy() for p in self._network.params]
-        losses = []
+        curve_start = len(self.loss_curve_)
+        stopped = []  # why the run ended before scipy's own criteria: "interrupted", "callback"
+        task_open = [False]
 
-        def on_iteration(loss):
-            losses.append(loss)
+        def evaluate(x):
+            if not task_open[0]:  # an iteration's first evaluation begins its task
+                epochs.begin()
+                task_open[0] = True
+            return objective(x)
+
+        def on_iteration(loss, x):
+            objective.unpack(x)  # the iterate: what callbacks' copies of the model predict with
+            self.loss_curve_.append(loss)
+            self.loss_ = loss
+            self.n_iter_ += 1
             if self.verbose:
-                print(f"Iteration {len(losses)}, loss = {loss:.8f}", flush=True)
-            if interrupt.requested:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}", flush=True)
+            task_open[0] = False
+            if epochs.end():
+                stopped.append("callback")
+            elif interrupt.requested:
+                stopped.append("interrupted")
+            if stopped:
                 raise StopIteration
 
         try:
             with deferred_interrupt() as interrupt, step, np.errstate(
                 over="ignore", invalid="ignore", divide="ignore"
             ):
-                result = run_lbfgs(objective, self.max_iter, self.max_fun, self.tol, on_iteration)
+                result = run_lbfgs(
+                    evaluate, objective.pack(), self.max_iter, self.max_fun, self.tol, on_iteration
+                )
             objective.unpack(result.x)
         except BaseException:
             self._set_weights(started)  # a failed call leaves the weights as they were
+            del self.loss_curve_[curve_start:]
             raise
         finally:
             self._network.clear_cache()
         if not (np.isfinite(result.fun) and self._params_finite()):
             self._set_weights(started)
+            del self.loss_curve_[curve_start:]
+            self.n_iter_ = 0
             self._warn_diverged(0)
             return
-        if interrupt.requested:
+        if stopped == ["interrupted"]:
             warnings.warn(
                 f"Training interrupted by the user (Ctrl-C): stopped after iteration "
-                f"{len(losses)}. The model is usable; call fit again to continue "
+                f"{self.n_iter_}. The model is usable; call fit again to continue "
                 "(with warm_start=True).",
                 UserWarning,
                 stacklevel=4,
             )
-        else:
+        elif not stopped:  # a callback's stop is not a failure to converge
             _check_optimize_result("lbfgs", result, self.max_iter)
-        self.n_iter_ = int(result.nit)
         self._epochs += self.n_iter_
         self.loss_ = float(result.fun)
-        self.loss_curve_ += losses
+        losses = self.loss_curve_[curve_start:]
         if losses:
             self.best_loss_ = min(losses + ([] if self.best_loss_ is None else [self.best_loss_]))
 

@@ -5,8 +5,7 @@ to callbacks set with ``set_callbacks``: ``ProgressBar``, ``ScoringMonitor``
 or any object with the ``FitCallback`` hooks. A training call of the
 estimators is one root task, ``"fit"`` or ``"partial_fit"``, with one
 ``"epoch"`` subtask per epoch it may run (``max_iter`` for ``fit``, one for
-``partial_fit``; none with ``solver="lbfgs"``, whose iterations are not
-reported). Every task reports the data of the call (``X``, ``y`` as
+``partial_fit``; with ``solver="lbfgs"``, one per L-BFGS iteration). Every task reports the data of the call (``X``, ``y`` as
 given, ``sample_weight`` as metadata) and, when a hook asks for it, a
 ``fitted_estimator``: a copy of the estimator that predicts as the model did
 at that point, with its own network (a callback may keep it). An epoch whose
@@ -150,10 +149,7 @@ def epoch_tasks(estimator, X, y, sample_weight, incremental):
         return
     metadata = None if sample_weight is None else {"sample_weight": sample_weight}
     with callback_management_context(estimator):
-        if incremental:
-            n_epochs = 1
-        else:  # full-batch L-BFGS has iterations, not epochs: its fit is one task
-            n_epochs = 0 if estimator.solver == "lbfgs" else estimator.max_iter
+        n_epochs = 1 if incremental else estimator.max_iter  # epochs, or L-BFGS iterations
         root = estimator._init_callback_context(
             task_name="partial_fit" if incremental else "fit", max_subtasks=n_epochs
         )

@@ -86,20 +86,20 @@ class FullBatchObjective:
         return np.concatenate([g.ravel() for g in self.network.grads])
 
 
-def run_lbfgs(objective, max_iter, max_fun, tol, on_iteration):
-    """Minimize ``objective`` from the network's current parameters.
+def run_lbfgs(objective, x0, max_iter, max_fun, tol, on_iteration):
+    """Minimize ``objective`` (``x -> (loss, gradient)``) from ``x0``.
 
-    ``on_iteration(loss)`` is called after every iteration and may raise
-    StopIteration to end the run there. Returns scipy's ``OptimizeResult``;
-    its ``x`` is not yet written into the network.
+    ``on_iteration(loss, x)`` is called after every iteration with its
+    iterate and may raise StopIteration to end the run there. Returns
+    scipy's ``OptimizeResult``; its ``x`` is not yet written into the network.
     """
 
     def callback(intermediate_result):
-        on_iteration(float(intermediate_result.fun))
+        on_iteration(float(intermediate_result.fun), intermediate_result.x)
 
     return minimize(
         objective,
-        objective.pack(),
+        x0,
         method="L-BFGS-B",
         jac=True,
         callback=callback,

@@ -137,15 +137,27 @@ def test_the_regressor_reports_its_epochs(few_digits):
 
 
 @needs_callbacks
-def test_an_lbfgs_fit_is_one_task(few_digits):
-    """Full-batch L-BFGS has iterations, not epochs: its fit reports no subtask."""
+def test_lbfgs_iterations_are_tasks_and_a_callback_stops_them(few_digits):
+    """Full-batch L-BFGS reports one "epoch" task per iteration, with the
+    iterate's model, and stops after the one a callback ends with True."""
     X, y = few_digits
-    recorder, monitor = Recorder(), ScoringMonitor(scoring="accuracy")
-    clf = tiny(solver="lbfgs", max_iter=5).set_callbacks(recorder, monitor).fit(X, y)
-    assert recorder.events == [
-        ("setup", "fit"), ("begin", "fit", 0), ("end", "fit", 0), ("teardown", "fit"),
-    ]
-    assert [row["accuracy"] for row in monitor.get_logs().data] == [clf.score(X, y)]
+    params = dict(solver="lbfgs", max_iter=6)
+    monitor = ScoringMonitor(scoring="accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = tiny(**params).set_callbacks(monitor).fit(X, y)
+        three = tiny(**{**params, "max_iter": 3}).fit(X, y)
+    epochs = [row for row in monitor.get_logs().data if row["task_name"] == "epoch"]
+    assert len(epochs) == clf.n_iter_ == 6
+    assert epochs[2]["accuracy"] == three.score(X, y)  # the iterate after 3 iterations
+    recorder = Recorder(stop_after=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stopped = tiny(**params).set_callbacks(recorder).fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert stopped.n_iter_ == len(stopped.loss_curve_) == 3
+    assert_array_equal(stopped.predict_proba(X), three.predict_proba(X))
+    assert [e[1] for e in recorder.events if e[0] == "end"] == ["epoch"] * 3 + ["fit"]
 
 
 @needs_callbacks
