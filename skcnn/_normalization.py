@@ -241,6 +241,18 @@ class BatchNorm2D(_BatchNorm):
     running_var : ndarray of shape (channels,)
         Not trainable: state moved by training, initialized to 1.
 
+    Notes
+    -----
+    In the estimators, sample weights are frequencies: the batch's mean and
+    variance weigh each sample by its weight (canonical batches merge equal
+    samples into one of summed weight), so a weighted batch computes what
+    PyTorch computes on the batch with each sample repeated, and the
+    unbiased running variance counts the weights' sum times the pixels of a
+    channel. A training batch needs more than 1 value per channel (a total
+    weight above 1 for ``1 x 1`` images); the estimator's running
+    statistics are saved, restored and kept at the best early-stopping
+    epoch with the parameters. ``solver="lbfgs"`` refuses the layer.
+
     Examples
     --------
     >>> import numpy as np
@@ -285,6 +297,13 @@ class BatchNorm1D(_BatchNorm):
     ----------
     weight, bias, running_mean, running_var : ndarray of shape (features,)
         As for :class:`BatchNorm2D`.
+
+    Notes
+    -----
+    As for :class:`BatchNorm2D`: sample weights count as repeated samples.
+    A training batch needs more than 1 sample (a total sample weight above
+    1): a fit on one sample, or with ``batch_size=1``, raises a ValueError
+    that names the layer.
     """
 
     _value = "sample"
