@@ -418,7 +418,7 @@ class BaseCNN(BaseEstimator):
             named = with_output_layer(copy_layers(self.layers), n_outputs)
             check_shapes(named, call.image_shape)
         self.layer_names_ = [name for name, _ in named]
-        network = Sequential([layer for _, layer in named], reuse_buffers=True)
+        network = Sequential([layer for _, layer in named], reuse_buffers=True, names=self.layer_names_)
         network.build(call.image_shape, call.rng, call.dtype)
         self._network = network
         self._architecture = call.arch
@@ -553,7 +553,7 @@ class BaseCNN(BaseEstimator):
                 self.loss_curve_.append(loss)
                 improved = self._track_progress(call.val)
                 if improved and call.val is not None:
-                    best_params = [p.copy() for p in self._network.params]
+                    best_params = [a.copy() for a in self._model_arrays()]
                 self._optimizer.iteration_ends(self.t_)
                 if self.verbose:
                     self._print_progress(epoch, n_epochs, started)
@@ -575,8 +575,7 @@ class BaseCNN(BaseEstimator):
                     )
         self._network.clear_cache()  # the fitted model keeps no training buffers
         if best_params is not None:
-            for p, best in zip(self._network.params, best_params):
-                p[...] = best
+            self._set_weights(best_params)
 
     def _train_lbfgs(self, call, epochs=NO_EPOCH_TASKS):
         """Full-batch L-BFGS (see ``skcnn._lbfgs``): MLPClassifier's
@@ -607,7 +606,7 @@ class BaseCNN(BaseEstimator):
                 f"{len(chunks)} chunks per evaluation.",
                 flush=True,
             )
-        started = [p.copy() for p in self._network.params]
+        started = [a.copy() for a in self._model_arrays()]
         curve_start = len(self.loss_curve_)
         stopped = []  # why the run ended before scipy's own criteria: "interrupted", "callback"
         task_open = [False]
@@ -717,12 +716,18 @@ class BaseCNN(BaseEstimator):
             G += W.dtype.type(scale) * W
         return 0.5 * scale * penalty
 
+    def _model_arrays(self):
+        """What training changes in the network: its parameters, then the
+        state that follows them (BatchNorm's running statistics)."""
+        return self._network.params + self._network.running_stats
+
     def _snapshot(self):
-        return [p.copy() for p in self._network.params], self._optimizer.state()
+        return [a.copy() for a in self._model_arrays()], self._optimizer.state()
 
     def _set_weights(self, arrays):
-        for p, saved in zip(self._network.params, arrays):
-            p[...] = saved
+        """Write back ``arrays`` (copies of ``_model_arrays()``) in place."""
+        for a, saved in zip(self._model_arrays(), arrays, strict=True):
+            a[...] = saved
 
     def _restore(self, snapshot):
         params, optimizer_state = snapshot
@@ -731,7 +736,7 @@ class BaseCNN(BaseEstimator):
         self._network.clear_cache()
 
     def _params_finite(self):
-        return all(np.isfinite(p).all() for p in self._network.params)
+        return all(np.isfinite(a).all() for a in self._model_arrays())
 
     def _warn_diverged(self, epoch):
         when = (

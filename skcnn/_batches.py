@@ -7,6 +7,8 @@ gradient of a batch is then the same sum, over the same rows in the same
 order, whether a sample came twice or once with weight 2: integer sample
 weights are exactly equivalent to repeated samples, in float32 as in
 float64 (the rounding of a sum depends on the order and count of its terms).
+Layers that take statistics of the batch (BatchNorm) weigh its samples by
+these weights as well: for them too, a merged sample is its copies.
 """
 
 import numpy as np

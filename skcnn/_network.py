@@ -16,11 +16,14 @@ class Sequential:
         Let the layers reuse their large arrays from one training batch to the
         next (see ``Layer._ws``): faster, but an array returned by a training
         pass is only valid until the next one.
+    names : list of str or None, default=None
+        The layers' names (the estimator's ``layer_names_``), for errors.
     """
 
-    def __init__(self, layers, reuse_buffers=False):
+    def __init__(self, layers, reuse_buffers=False, names=None):
         self.layers = list(layers)
         self.reuse_buffers = reuse_buffers
+        self.names = None if names is None else list(names)
         for layer in self.layers:
             layer.reuse_buffers = reuse_buffers
         self.input_shape = self.output_shape = None
@@ -46,7 +49,7 @@ class Sequential:
         """The gradient arrays, in the order of ``params``."""
         return [g for layer in self.layers for g in layer.grads]
 
-    def forward(self, X, training=False, seed=None):
+    def forward(self, X, training=False, seed=None, sample_weight=None):
         """Run a batch through every layer.
 
         In training, random layers (``takes_seed``: Dropout) get the seed
@@ -55,22 +58,24 @@ class Sequential:
         masks on the samples' values here, at the input, where equal samples
         are equal bits: the same batch and seed give the same masks in any
         replica, thread or process. Layers that need statistics of the
-        whole batch (BatchNorm) take them from ``X`` alone: a batch split
-        into shards runs ``forward_steps`` instead (see ``ShardedStep``).
+        whole batch (BatchNorm) take them from ``X`` alone, weighing the
+        samples by ``sample_weight`` (frequencies; None: all ones): a batch
+        split into shards runs ``forward_steps`` instead (see ``ShardedStep``).
         """
         if not training:
             for layer in self.layers:
                 X = layer.forward(X)
             return X
-        return self._alone(self.forward_steps(X, seed))
+        return self._alone(self.forward_steps(X, seed, sample_weight))
 
-    def forward_steps(self, X, seed=None):
+    def forward_steps(self, X, seed=None, sample_weight=None):
         """A training forward pass that stops where the batch's shards meet.
 
         A generator: at every layer with ``syncs_batch`` it yields the
-        meeting point ``(layer index, "forward", partial sums of X)``, and
-        expects back the batch's totals from :meth:`meet`; it returns the
-        output. With one shard the point meets only itself (``forward``).
+        meeting point ``(layer index, "forward", partial sums of X)``, its
+        samples weighted by ``sample_weight``, and expects back the batch's
+        totals from :meth:`meet`; it returns the output. With one shard the
+        point meets only itself (``forward``).
         """
         keys = None
         if any(layer.takes_seed for layer in self.layers):
@@ -79,7 +84,7 @@ class Sequential:
             if layer.takes_seed:
                 X = layer.forward(X, True, None if seed is None else mix_seed(*seed, i), keys)
             elif layer.syncs_batch:
-                totals = yield (i, "forward", layer.forward_sums(X))
+                totals = yield (i, "forward", layer.forward_sums(X, sample_weight))
                 X = layer.forward_with(totals)
             else:
                 X = layer.forward(X, training=True)
@@ -117,8 +122,8 @@ class Sequential:
         at every meeting point (see ``forward_steps``); returns the loss.
 
         ``loss(logits, y, w, weight_sum)`` returns the loss and its gradient
-        (see ``ShardedStep``)."""
-        logits = yield from self.forward_steps(X, seed)
+        (see ``ShardedStep``); BatchNorm weighs its statistics by ``w`` too."""
+        logits = yield from self.forward_steps(X, seed, w)
         value, dlogits = loss(logits, y, w, weight_sum)
         yield from self.backward_steps(dlogits)
         return value
@@ -133,7 +138,9 @@ class Sequential:
         index, kind = points[0][:2]
         if any(point[:2] != (index, kind) for point in points):
             raise RuntimeError(f"Shards of one batch met at different points: {points!r}.")
-        return self.layers[index].merge(kind, [point[2] for point in points])
+        names = getattr(self, "names", None)  # networks pickled before names
+        name = None if names is None else names[index]
+        return self.layers[index].merge(kind, [point[2] for point in points], name)
 
     def _alone(self, steps):
         """Run a pass whose shard is the whole batch: each point meets only itself."""
@@ -147,7 +154,10 @@ class Sequential:
 
     def replica(self):
         """A network sharing these parameters, with its own gradients and buffers."""
-        twin = Sequential([layer.replica() for layer in self.layers], self.reuse_buffers)
+        twin = Sequential(
+            [layer.replica() for layer in self.layers], self.reuse_buffers,
+            getattr(self, "names", None),
+        )
         twin.input_shape, twin.output_shape = self.input_shape, self.output_shape
         return twin
 

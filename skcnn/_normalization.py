@@ -7,6 +7,12 @@ shard computes partial sums of its part of the batch, whoever runs the batch
 combines them in shard order (:meth:`_BatchNorm.merge`), and every shard
 finishes with the batch's totals. Backward meets the same way. A batch that
 is not split meets only itself (``forward(X, training=True)``).
+
+The estimator trains on canonical batches (``skcnn._batches``): equal
+samples merged into one whose sample weight counts them, and its sample
+weights are frequencies (integer weights equal repeated samples). So the
+batch's statistics weigh every sample by its weight, and a batch computes
+what PyTorch computes on the same batch with every sample repeated.
 """
 
 import numbers
@@ -69,11 +75,15 @@ class _BatchNorm(Layer):
 
     # -- inference and a batch alone -------------------------------------
 
-    def forward(self, X, training=False):
+    def forward(self, X, training=False, sample_weight=None):
         """Normalize ``X``: with the batch's statistics in training (which
-        also moves the running statistics), else with the running ones."""
+        also moves the running statistics), else with the running ones.
+
+        ``sample_weight`` (training only; None: all ones) weighs the samples
+        in the batch's statistics as frequencies, see ``forward_sums``.
+        """
         if training:
-            stats = self.merge("forward", [self.forward_sums(X)])
+            stats = self.merge("forward", [self.forward_sums(X, sample_weight)])
             return self.forward_with(stats)
         rows, shape = self._rows(X)
         scale = self.weight / np.sqrt(self.running_var + self.eps)
@@ -90,18 +100,27 @@ class _BatchNorm(Layer):
 
     # -- the two halves of a training pass ---------------------------------
 
-    def forward_sums(self, X):
+    def forward_sums(self, X, sample_weight=None):
         """Start a training pass: the partial moments ``(count, mean, m2)``
-        of this part of the batch, per channel."""
+        of this part of the batch, per channel.
+
+        ``sample_weight`` (one per sample, None: all ones) are frequencies,
+        as the estimator's canonical batches make them (a sample of weight 3
+        is 3 merged copies): the moments are those of the batch with every
+        sample repeated that many times, ``count`` the weights' sum (times
+        the pixels of a channel), and backward gives the copies' gradients
+        summed. All ones compute exactly what no weights do.
+        """
         rows, shape = self._rows(X)
-        moments, centered = batchnorm_moments(rows, self._ws(True))
-        self._cache = ("forward", centered, moments[1], shape)
+        weights = self._row_weights(sample_weight, rows)
+        moments, centered = batchnorm_moments(rows, self._ws(True), weights)
+        self._cache = ("forward", centered, moments[1], shape, weights)
         return moments
 
     def forward_with(self, stats):
         """Finish the training forward pass with the batch's moments
         ``(count, mean, m2)`` (see ``merge``)."""
-        centered, part_mean, shape = self._take("forward")
+        centered, part_mean, shape, weights = self._take("forward")
         count, mean, m2 = stats
         dtype = centered.dtype
         invstd = (1.0 / np.sqrt(m2 / count + self.eps)).astype(dtype)
@@ -109,52 +128,71 @@ class _BatchNorm(Layer):
             centered, (mean - part_mean).astype(dtype), invstd, self.weight, self.bias,
             self._ws(True),
         )
-        self._cache = ("backward", xhat, invstd, shape, count)
+        self._cache = ("backward", xhat, invstd, shape, count, weights)
         return self._unrows(out, shape)
 
     def backward_sums(self, dY):
         """Start backward: fill ``grads`` with this part's sums, and return
         them, ``(sum(dY), sum(dY * xhat))`` per channel."""
-        xhat, invstd, shape, count = self._take("backward")
+        xhat, invstd, shape, count, weights = self._take("backward")
         dout, _ = self._rows(dY)
         sum_dout, sum_dout_xhat = batchnorm_grad_sums(dout, xhat)
         self.grads[0][...] = sum_dout_xhat
         self.grads[1][...] = sum_dout
-        self._cache = ("input_grad", dout, xhat, invstd, shape, count)
+        self._cache = ("input_grad", dout, xhat, invstd, shape, count, weights)
         return sum_dout, sum_dout_xhat
 
     def backward_with(self, sums):
         """Finish backward with the batch's sums (see ``merge``); returns dX."""
-        dout, xhat, invstd, shape, count = self._take("input_grad")
+        dout, xhat, invstd, shape, count, weights = self._take("input_grad")
         dtype = dout.dtype
         sum_dout, sum_dout_xhat = sums
         dx = batchnorm_backward_input(
             dout, xhat, self.weight * invstd, (sum_dout / count).astype(dtype),
-            (sum_dout_xhat / count).astype(dtype), self._ws(True),
+            (sum_dout_xhat / count).astype(dtype), self._ws(True), weights,
         )
         return self._unrows(dx, shape)
 
-    def merge(self, kind, partials):
+    def merge(self, kind, partials, name=None):
         """Combine the parts' sums of one batch, in the order given.
 
         ``kind`` is ``"forward"`` (moments from ``forward_sums``: also moves
         the running statistics, so call it once per batch, on the layer that
-        keeps them) or ``"backward"`` (sums from ``backward_sums``).
+        keeps them) or ``"backward"`` (sums from ``backward_sums``). ``name``
+        (the layer's name in its network) names it in errors.
         """
         if kind == "backward":
             return tuple(sum(part[k] for part in partials) for k in range(2))
         count, mean, m2 = combine_moments(partials)
-        if count < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs more than 1 value per channel in "
-                f"training; received a batch of {count} value(s) per channel. "
-                "Use larger batches."
-            )
+        if not count > 1:
+            raise ValueError(self._too_small(count, name))
         m = self.momentum
         self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-        # PyTorch normalizes with the biased variance and tracks the unbiased one.
+        # PyTorch normalizes with the biased variance and tracks the unbiased
+        # one; weighted, with the weights' sum as the number of values.
         self.running_var[...] = (1 - m) * self.running_var + m * (m2 / (count - 1))
         return count, mean, m2
+
+    def _row_weights(self, sample_weight, rows):
+        """The weight of every row of ``rows`` (None: all ones)."""
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight).astype(rows.dtype, copy=False)
+        if (w == 1).all():  # exactly the unweighted computation, as PyTorch's
+            return None
+        return np.repeat(w, rows.shape[0] // w.shape[0])
+
+    def _too_small(self, count, name):
+        """The error for a training batch of ``count`` (weighted) values per channel."""
+        who = type(self).__name__ + ("" if name is None else f" {name!r}")
+        pixels = int(np.prod(self.input_shape[1:]))
+        of = "" if pixels == 1 else f" of {pixels} values per channel"
+        return (
+            f"{who} needs more than 1 {self._value} per training batch to normalize "
+            f"with the batch's statistics; received {count / pixels:g} sample(s){of}, "
+            "counted by their sample weights. Use larger batches (batch_size) or "
+            "more samples, or sample weights that sum to more than 1 per batch."
+        )
 
     def _take(self, stage):
         if self._cache is None or self._cache[0] != stage:
@@ -203,6 +241,18 @@ class BatchNorm2D(_BatchNorm):
     running_var : ndarray of shape (channels,)
         Not trainable: state moved by training, initialized to 1.
 
+    Notes
+    -----
+    In the estimators, sample weights are frequencies: the batch's mean and
+    variance weigh each sample by its weight (canonical batches merge equal
+    samples into one of summed weight), so a weighted batch computes what
+    PyTorch computes on the batch with each sample repeated, and the
+    unbiased running variance counts the weights' sum times the pixels of a
+    channel. A training batch needs more than 1 value per channel (a total
+    weight above 1 for ``1 x 1`` images); the estimator's running
+    statistics are saved, restored and kept at the best early-stopping
+    epoch with the parameters. ``solver="lbfgs"`` refuses the layer.
+
     Examples
     --------
     >>> import numpy as np
@@ -215,6 +265,8 @@ class BatchNorm2D(_BatchNorm):
     >>> bool(np.allclose(out.mean(axis=(0, 2, 3)), 0))
     True
     """
+
+    _value = "value per channel (samples x height x width)"
 
     def compute_output_shape(self, input_shape):
         return _check_image_shape(self, input_shape)
@@ -245,7 +297,16 @@ class BatchNorm1D(_BatchNorm):
     ----------
     weight, bias, running_mean, running_var : ndarray of shape (features,)
         As for :class:`BatchNorm2D`.
+
+    Notes
+    -----
+    As for :class:`BatchNorm2D`: sample weights count as repeated samples.
+    A training batch needs more than 1 sample (a total sample weight above
+    1): a fit on one sample, or with ``batch_size=1``, raises a ValueError
+    that names the layer.
     """
+
+    _value = "sample"
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:

@@ -216,8 +216,9 @@ class ShardedStep:
         stops where a layer needs sums over the whole batch (BatchNorm): all
         shards run to that point, their partial sums meet in shard order on
         this thread (``Sequential.meet``, which also moves the running
-        statistics, once), and all continue with the totals. A network
-        without such layers runs each shard in one go.
+        statistics, once), and all continue with the totals. Those sums
+        weigh each shard's samples by its part of ``w``, as the loss does.
+        A network without such layers runs each shard in one go.
         """
         k = n_shards(X.shape[0])  # equal shards, as np.array_split makes them
         w_parts = [None] * k if w is None else np.array_split(w, k)

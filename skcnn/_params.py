@@ -194,8 +194,20 @@ def _layer_list(est):
 
 def _refuse_random_training_with_lbfgs(est, has_layers):
     """A full-batch L-BFGS fit evaluates one fixed loss: no dropout layer in
-    a layer list, no augmentation (both draw anew at every evaluation)."""
+    a layer list, no augmentation (both draw anew at every evaluation), no
+    batch normalization (its statistics would be a chunk's, not the
+    training set's, and its running statistics would move at every
+    evaluation)."""
     for name, layer in est.layers if has_layers else ():
+        if layer.syncs_batch:
+            raise ValueError(
+                f"Layer {name!r} ({layer!r}) cannot be used with solver='lbfgs': "
+                "L-BFGS evaluates the loss of the whole training set in chunks and "
+                "at several points of a line search, and batch normalization would "
+                "normalize each chunk with its own statistics and move its running "
+                "statistics at every evaluation. Remove it (or use solver='adam' "
+                "or 'sgd')."
+            )
         if layer.takes_seed:
             raise ValueError(
                 f"Layer {name!r} ({layer!r}) cannot be used with solver='lbfgs': "

@@ -14,7 +14,9 @@ shards that threads would run on worker processes instead:
   with the shards' losses once their gradients are written, or, in a
   network with BatchNorm, with their partial sums at each point where the
   shards of a batch meet (``Sequential.training_pass``): the caller combines
-  every shard's and sends the totals back, and the worker goes on;
+  every shard's and sends the totals back, and the worker goes on (the
+  shards' sample weights, sent with them, weigh those sums; the running
+  statistics stay with the caller, the workers hold none);
 - the worker computes exactly what a thread would (same replicas, same
   numpy code, BLAS on one thread), so the model is bit-identical either way.
 
@@ -222,6 +224,11 @@ class ShardProcesses:
                 self.arrays[index] = (X, y, w, _flat_views(grads, self.param_shapes))
         template = network.replica()
         template.clear_cache()
+        for layer in template.layers:
+            if layer.syncs_batch:
+                # Only the caller moves (Sequential.meet) and reads (inference)
+                # BatchNorm's running statistics: a worker's copy would go stale.
+                layer.running_mean = layer.running_var = None
         payload = pickle.dumps((template, loss, self.param_shapes, self.dtype))
         self.workers = []
         try:

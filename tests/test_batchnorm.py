@@ -152,6 +152,125 @@ def test_batchnorm_gradients_finite_differences(kind, dtype):
         np.testing.assert_allclose(grad, numerical_gradient(f, param), **tol)
 
 
+# ---------------------------------------------------------------------------
+# Sample weights: frequencies (a canonical batch's merged duplicates)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_integer_weights_equal_the_repeated_batch(seed):
+    """A row of weight k is k copies: outputs, summed input gradients,
+    parameter gradients and running statistics of the repeated batch, by
+    the float64 reference."""
+    rng, layer, X = random_case(seed)
+    dtype = X.dtype
+    w = rng.randint(1, 4, size=X.shape[0]).astype(dtype)
+    w[0] = 2  # some row repeats
+    repeated = X.repeat(w.astype(int), axis=0)
+    expected, mean, unbiased_var, route = naive_batchnorm(
+        repeated, layer.weight, layer.bias, layer.eps
+    )
+    G = rng.standard_normal(X.shape)
+    dX_ref, dweight_ref, dbias_ref = route(G.repeat(w.astype(int), axis=0))
+
+    out = layer.forward(X, training=True, sample_weight=w)
+    # The loss weighs a row's output gradient by its weight: its copies' sum.
+    dX = layer.backward((G * per_channel_rows(w, X)).astype(dtype))
+
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    firsts = np.cumsum(w.astype(int)) - w.astype(int)
+    np.testing.assert_allclose(out, expected[firsts], **tol)
+    summed = np.add.reduceat(dX_ref, firsts, axis=0)
+    np.testing.assert_allclose(dX, summed, **tol)
+    np.testing.assert_allclose(layer.grads[0], dweight_ref, **tol)
+    np.testing.assert_allclose(layer.grads[1], dbias_ref, **tol)
+    m = layer.momentum
+    np.testing.assert_allclose(layer.running_mean, m * mean, **tol)
+    np.testing.assert_allclose(layer.running_var, (1 - m) + m * unbiased_var, **tol)
+
+
+def per_channel_rows(w, X):
+    """Sample weights broadcast over a batch's other axes."""
+    return w.reshape((-1,) + (1,) * (X.ndim - 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+def test_weighted_batchnorm_matches_torch_on_the_repeated_batch(kind, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.RandomState(8)
+    c = 3
+    sample = (c,) if kind == "1d" else (c, 4, 2)
+    ours = (BatchNorm1D if kind == "1d" else BatchNorm2D)(momentum=0.3, eps=1e-4)
+    ours.build(sample, rng, dtype)
+    ours.weight[...] = rng.uniform(0.5, 2, size=c)
+    ours.bias[...] = rng.standard_normal(c)
+    theirs = (torch.nn.BatchNorm1d if kind == "1d" else torch.nn.BatchNorm2d)(
+        c, momentum=0.3, eps=1e-4, dtype=torch.float64 if dtype == np.float64 else torch.float32
+    )
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight))
+        theirs.bias.copy_(torch.from_numpy(ours.bias))
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for step in range(3):
+        X = (rng.standard_normal((7,) + sample) * (1 + step) + step).astype(dtype)
+        counts = rng.randint(1, 5, size=7)
+        G = rng.standard_normal(X.shape).astype(dtype)
+        ours.forward(X if kind == "1d" else channels_last(X), training=True,
+                     sample_weight=counts.astype(dtype))
+        dX = ours.backward(G * per_channel_rows(counts.astype(dtype), X))
+
+        x = torch.tensor(X.repeat(counts, axis=0), requires_grad=True)
+        theirs.zero_grad()
+        (theirs(x) * torch.from_numpy(G.repeat(counts, axis=0))).sum().backward()
+        firsts = np.cumsum(counts) - counts
+        np.testing.assert_allclose(dX, np.add.reduceat(x.grad.numpy(), firsts, axis=0), **tol)
+        np.testing.assert_allclose(ours.grads[0], theirs.weight.grad.numpy(), **tol)
+        np.testing.assert_allclose(ours.grads[1], theirs.bias.grad.numpy(), **tol)
+        np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), **tol)
+        np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), **tol)
+
+
+@pytest.mark.parametrize("kind", ["1d", "2d"])
+def test_weighted_batchnorm_gradients_finite_differences(kind):
+    """Non-integer weights: backward is the gradient of the weighted forward
+    (the loss's gradient carries each sample's weight)."""
+    rng = np.random.RandomState(6)
+    shape = (5, 3) if kind == "1d" else (3, 2, 3, 2)
+    X = rng.standard_normal(shape) * 2 + 1
+    w = rng.uniform(0.2, 3, size=shape[0])
+    G = rng.standard_normal(shape) * per_channel_rows(w, X)
+    layer = BatchNorm1D() if kind == "1d" else BatchNorm2D()
+    layer.build(shape[1:], rng, np.float64)
+    layer.weight[...] = [1.5, -0.5, 2.0][: layer.weight.size]
+    layer.bias[...] = [0.1, 0.2, -0.3][: layer.bias.size]
+    layer.forward(X, training=True, sample_weight=w)
+    dX = layer.backward(G)
+    grads = [g.copy() for g in layer.grads]
+
+    def f():
+        return float(np.sum(layer.forward(X, training=True, sample_weight=w) * G))
+
+    tol = dict(rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dX, numerical_gradient(f, X), **tol)
+    for grad, param in zip(grads, layer.params):
+        np.testing.assert_allclose(grad, numerical_gradient(f, param), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weights_of_one_give_the_bits_of_no_weights(dtype):
+    a, b = bn_network(dtype), bn_network(dtype)
+    X = batches(dtype)[0][0]
+    G = np.random.RandomState(2).standard_normal((X.shape[0], 3)).astype(dtype)
+    out_a = a.forward(X, training=True)
+    out_b = b.forward(X, training=True, sample_weight=np.ones(X.shape[0], dtype=dtype))
+    np.testing.assert_array_equal(out_a, out_b)
+    a.backward(G)
+    b.backward(G)
+    for x, y in zip(a.grads + a.running_stats, b.grads + b.running_stats):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_batchnorm_input_grad_false_fills_grads_and_returns_none():
     rng = np.random.RandomState(2)
     a, b = BatchNorm2D(), BatchNorm2D()
@@ -281,9 +400,30 @@ def test_build_errors_name_the_layer_and_value(layer, input_shape, match):
 def test_training_on_one_value_per_channel_fails_as_in_pytorch():
     layer = BatchNorm1D()
     layer.build((3,), np.random.RandomState(0), np.float64)
-    with pytest.raises(ValueError, match="more than 1 value per channel"):
+    with pytest.raises(ValueError, match=r"BatchNorm1D needs more than 1 sample per training "
+                       r"batch .*; received 1 sample\(s\)"):
         layer.forward(np.ones((1, 3)), training=True)
     layer.forward(np.ones((1, 3)))  # inference takes one sample
+    image = BatchNorm2D()
+    image.build((2, 1, 1), np.random.RandomState(0), np.float64)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel"):
+        image.forward(np.ones((1, 2, 1, 1)), training=True)
+    image.build((2, 1, 3), np.random.RandomState(0), np.float64)
+    image.forward(np.ones((1, 2, 1, 3)), training=True)  # 3 values per channel: fine
+
+
+def test_the_weights_sum_is_the_number_of_values():
+    """Frequency weights: n equal samples merged (one row, weight n) are fine
+    (zero variance, as n copies); weights summing to 1 or less are not."""
+    layer = BatchNorm1D()
+    layer.build((3,), np.random.RandomState(0), np.float64)
+    out = layer.forward(np.full((1, 3), 2.0), training=True, sample_weight=np.array([4.0]))
+    np.testing.assert_allclose(out, 0.0, atol=1e-6)
+    np.testing.assert_allclose(layer.running_var, 0.9)  # 0.9 * 1 + 0.1 * 0 / (4 - 1)
+    X = np.random.RandomState(1).standard_normal((3, 3))
+    with pytest.raises(ValueError, match=r"received 0\.9 sample\(s\), counted by their sample "
+                       "weights"):
+        layer.forward(X, training=True, sample_weight=np.array([0.3, 0.3, 0.3]))
 
 
 def test_backward_steps_out_of_order_raise():
@@ -410,7 +550,8 @@ def train_whole(dtype, weighted=False):
     results = []
     for X, y in batches(dtype):
         w = np.linspace(0.5, 1.5, len(y)).astype(dtype) if weighted else None
-        loss, dlogits = SoftmaxCrossEntropy()(net.forward(X, training=True), y, w)
+        logits = net.forward(X, training=True, sample_weight=w)
+        loss, dlogits = SoftmaxCrossEntropy()(logits, y, w)
         net.backward(dlogits)
         results.append((loss, [g.copy() for g in net.grads]))
     return net, results
@@ -554,3 +695,72 @@ def test_sgd_steps_through_shards_match_torch(processes, monkeypatch):
     stats = [s.numpy() for m in bns for s in (m.running_mean, m.running_var)]
     for a, b in zip(net.running_stats, stats):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "threads, processes", [(1, False), (3, False), pytest.param(2, True, marks=needs_processes)]
+)
+def test_a_canonical_batch_of_duplicates_matches_torch_on_the_repeated_batch(
+    threads, processes, monkeypatch
+):
+    """The estimator's training step: a batch with repeated samples, merged
+    by ``canonical_batch`` (weights count the copies), then split into
+    shards, gives torch's loss, gradients and running statistics on the
+    batch as it came."""
+    torch = pytest.importorskip("torch")
+    from skcnn._batches import canonical_batch, sample_label_keys
+
+    force_threads(monkeypatch, threads, processes)
+    rng = np.random.RandomState(9)
+    X_unique = rng.rand(70, 64) * 3 + 1
+    y_unique = rng.randint(0, 3, size=70)
+    counts = rng.randint(1, 4, size=70)
+    order = rng.permutation(counts.sum())
+    X, y = X_unique.repeat(counts, axis=0)[order], y_unique.repeat(counts)[order]
+    rows, w = canonical_batch(np.arange(len(y)), sample_label_keys(X, y), X, y, None)
+    assert len(rows) == 70 and w.sum() == len(y) and _parallel.n_shards(70) == 2
+
+    net = bn_network(np.float64)
+    module, ours, theirs = torch_bn_network(net, torch)
+    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 70, n_steps=1) as step:
+        assert (step._processes is not None) == processes
+        for _ in range(2):  # the second step starts from moved running statistics
+            loss = step(X[rows].reshape(-1, 1, 8, 8), y[rows], w, float(w.sum()))
+            module.zero_grad()
+            loss_t = torch.nn.functional.cross_entropy(
+                module(torch.from_numpy(X.reshape(-1, 1, 8, 8))), torch.from_numpy(y)
+            )
+            loss_t.backward()
+            assert loss == pytest.approx(loss_t.item(), rel=1e-10)
+            for layer, m in zip(ours, theirs):
+                g = m.weight.grad.numpy()
+                np.testing.assert_allclose(
+                    layer.grads[0], g.T if isinstance(layer, Dense) else g, rtol=1e-8, atol=1e-11
+                )
+                np.testing.assert_allclose(layer.grads[1], m.bias.grad.numpy(), rtol=1e-8,
+                                           atol=1e-11)
+    bns = [m for m in module if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    stats = [s.numpy() for m in bns for s in (m.running_mean, m.running_var)]
+    for a, b in zip(net.running_stats, stats):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@needs_processes
+def test_worker_processes_hold_no_running_statistics(monkeypatch):
+    """Only the caller moves and reads them: the workers' copy of the
+    network has none that could go stale."""
+    sent = []
+    original = _processes.pickle.dumps
+
+    def spy(obj, *args, **kwargs):
+        sent.append(obj)
+        return original(obj, *args, **kwargs)
+
+    monkeypatch.setattr(_processes.pickle, "dumps", spy)
+    net, _ = train_sharded(np.float32, monkeypatch, 2, processes=True)
+    templates = [obj[0] for obj in sent if isinstance(obj, tuple) and isinstance(obj[0], Sequential)]
+    assert len(templates) == 1
+    for layer in templates[0].layers:
+        if layer.syncs_batch:
+            assert layer.running_mean is None and layer.running_var is None
+    assert all(np.isfinite(a).all() for a in net.running_stats)  # the caller's

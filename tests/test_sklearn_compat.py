@@ -9,7 +9,18 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
-from skcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Tanh
+from skcnn.layers import (
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    ReLU,
+    Tanh,
+)
 
 
 def small_layer_list():
@@ -22,6 +33,22 @@ def small_layer_list():
         ("drop", Dropout(0.2)),
         ("fc", Dense(16)),
         ("tanh", Tanh()),
+    ]
+
+
+def batchnorm_layer_list(pool=True):
+    """Batch normalization of images and of features: statistics weighted by
+    the canonical batches' sample weights, one-sample fits refused. With
+    ``pool=False`` Flatten keeps where a feature is (global average pooling
+    mixes the 1 x n signals' positions: too weak for the regression checks)."""
+    return [
+        ("conv1", Conv2D(4, 3, padding="same")),
+        ("bn1", BatchNorm2D()),
+        ("relu1", ReLU()),
+        ("gap", GlobalAvgPool2D()) if pool else ("flatten", Flatten()),
+        ("fc", Dense(8)),
+        ("bn2", BatchNorm1D()),
+        ("relu2", ReLU()),
     ]
 
 
@@ -41,6 +68,11 @@ CONFIGURATIONS = [
     NumpyCNNRegressor(filters=(), solver="lbfgs", dropout=0.0, dtype=np.float64),
     NumpyCNNClassifier(layers=small_layer_list()),
     NumpyCNNRegressor(layers=small_layer_list()),
+    # Fewer, larger steps: the checks' small data sets converge as well, faster.
+    NumpyCNNClassifier(layers=batchnorm_layer_list(), max_iter=60, learning_rate_init=0.01),
+    NumpyCNNRegressor(
+        layers=batchnorm_layer_list(pool=False), max_iter=60, learning_rate_init=0.01
+    ),
 ]
 # loss="poisson" refuses negative targets, which check_regressor_multioutput
 # feeds whatever the positive_only tag says (as MLPRegressor's would): its
