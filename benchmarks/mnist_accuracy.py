@@ -1,0 +1,111 @@
+"""Test accuracy of the documented MNIST recipe: a layer list with batch norm,
+trained with augmentation (issue 14).
+
+Trains ``recipe()`` on the first 8,000 images of the MNIST set shipped with
+skcnn and tests it on the last 2,000, as the other benchmarks split it. The
+recipe is the README's ("Any architecture: the MNIST recipe"): two
+convolution blocks each followed by max-pooling and batch normalization,
+a dense layer with dropout, random shifts and small rotations of the
+training images, Adam, and early stopping on a held-out tenth of the
+training images (``early_stopping="auto"``, on from 5,000 samples).
+
+Prints the machine, one line per epoch (``verbose``) and, last::
+
+    test accuracy 0.9935
+
+Run it as (about 10 minutes on 2 cores)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/mnist_accuracy.py
+
+``--plot PATH`` also saves the training curve (matplotlib).
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from _machine import cpu_model, numpy_blas, openblas_warning, skcnn_version
+from skcnn import NumpyCNNClassifier
+from skcnn.augmentation import RandomRotation, RandomShift
+from skcnn.datasets import load_mnist
+from skcnn.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+
+
+def recipe(random_state=0):
+    """The documented architecture and training of the MNIST recipe."""
+    layers = [
+        ("conv1", Conv2D(32, kernel_size=3, padding="same")),
+        ("relu1", ReLU()),
+        ("conv2", Conv2D(32, kernel_size=3, padding="same")),
+        ("pool1", MaxPool2D(2)),
+        ("bn1", BatchNorm2D()),
+        ("relu2", ReLU()),
+        ("conv3", Conv2D(64, kernel_size=3, padding="same")),
+        ("relu3", ReLU()),
+        ("conv4", Conv2D(64, kernel_size=3, padding="same")),
+        ("pool2", MaxPool2D(2)),
+        ("bn2", BatchNorm2D()),
+        ("relu4", ReLU()),
+        ("flatten", Flatten()),
+        ("drop1", Dropout(0.5)),
+        ("fc", Dense(256)),
+        ("relu5", ReLU()),
+        ("drop2", Dropout(0.5)),
+    ]
+    return NumpyCNNClassifier(
+        layers=layers,
+        augment=[RandomShift(2), RandomRotation(10)],
+        random_state=random_state,
+        verbose=True,
+    )
+
+
+def plot(est, test_accuracy, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(est.loss_curve_) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(epochs, est.loss_curve_)
+    ax_loss.set(xlabel="epoch", ylabel="training loss (augmented images)", title="Loss")
+    ax_acc.plot(epochs, est.validation_scores_, label="validation (720 held-out images)")
+    best = int(np.argmax(est.validation_scores_)) + 1
+    ax_acc.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best}), kept")
+    ax_acc.axhline(test_accuracy, color="C1", linestyle="--",
+                   label=f"test accuracy {test_accuracy:.4f} (2,000 images)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0.97, 1.0), title="Accuracy")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    fig.suptitle("MNIST recipe: 8,000 training images, batch norm and augmentation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the recipe")
+    parser.add_argument("--plot", metavar="PATH", help="save the training curve there")
+    args = parser.parse_args()
+    warning = openblas_warning()
+    if warning:
+        print(warning)
+    print(f"skcnn {skcnn_version()} | {cpu_model()} | {numpy_blas()}")
+    X, y = load_mnist(return_X_y=True)
+    X = X.reshape(-1, 1, 28, 28).astype(np.float32) / 255
+    X_train, y_train, X_test, y_test = X[:8000], y[:8000], X[8000:], y[8000:]
+    est = recipe(args.seed)
+    started = time.perf_counter()
+    est.fit(X_train, y_train)
+    minutes = (time.perf_counter() - started) / 60
+    accuracy = est.score(X_test, y_test)
+    print(f"{est.n_iter_} epochs in {minutes:.1f} min (best validation epoch "
+          f"{int(np.argmax(est.validation_scores_)) + 1}, kept)")
+    if args.plot:
+        plot(est, accuracy, args.plot)
+    print(f"test accuracy {accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()
