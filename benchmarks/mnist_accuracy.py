@@ -27,7 +27,7 @@ import numpy as np
 
 from _machine import cpu_model, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
-from skcnn.augmentation import RandomRotation, RandomShift
+from skcnn.augmentation import RandomShift
 from skcnn.datasets import load_mnist
 from skcnn.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 
@@ -55,7 +55,7 @@ def recipe(random_state=0):
     ]
     return NumpyCNNClassifier(
         layers=layers,
-        augment=[RandomShift(2), RandomRotation(10)],
+        augment=[RandomShift(2)],
         random_state=random_state,
         verbose=True,
     )

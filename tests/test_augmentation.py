@@ -76,17 +76,32 @@ def test_flips_reverse_the_drawn_samples_only():
     assert out.dtype == np.float32
 
 
-def test_rotations_equal_scipy_ndimage_rotate_image_by_image():
+@pytest.mark.parametrize("order", [0, 1])
+def test_rotations_equal_scipy_ndimage_rotate_image_by_image(order):
     rng = np.random.RandomState(0)
     X = rng.rand(5, 2, 9, 7)
     u = rng.rand(5, 1)
-    out = RandomRotation(30)._apply(X, u)
+    out = RandomRotation(30, order=order)._apply(X, u)
     angles = (2 * u[:, 0] - 1) * 30
     for k in range(5):
         for c in range(2):
-            want = ndimage.rotate(X[k, c], angles[k], reshape=False, order=1, mode="constant")
+            want = ndimage.rotate(X[k, c], angles[k], reshape=False, order=order, mode="constant")
             np.testing.assert_allclose(out[k, c], want, atol=1e-12)
+    if order == 0:  # every pixel is one of the image's, or a zero moved in
+        assert np.isin(out, np.append(X, 0)).all()
     assert RandomRotation(10)._apply(X.astype(np.float32), u).dtype == np.float32
+
+
+def test_nearest_rotation_keeps_the_pixel_statistics_bilinear_smooths_them():
+    # Why RandomRotation(order=0) exists: bilinear rotation averages pixels,
+    # lowering their variance, which batch norm's running statistics record.
+    rng = np.random.RandomState(0)
+    X = rng.rand(200, 1, 16, 16)
+    u = rng.rand(200, 1)
+    inner = (slice(None), slice(None), slice(4, 12), slice(4, 12))  # away from the corners
+    nearest = RandomRotation(20, order=0)._apply(X, u)[inner].var()
+    bilinear = RandomRotation(20, order=1)._apply(X, u)[inner].var()
+    assert abs(nearest / X[inner].var() - 1) < 0.05 and bilinear / X[inner].var() < 0.8
 
 
 def test_draws_follow_the_seed_and_the_sample_values():
@@ -128,6 +143,7 @@ def test_apply_transforms_takes_3d_images_and_leaves_them_alone():
         (lambda: RandomShift(-1), r"max_shift must be a non-negative int or a pair.*max_shift=-1"),
         (lambda: RandomShift(1.5), r"Received max_shift=1.5"),
         (lambda: RandomRotation(-5), r"degrees must be a non-negative real number.*degrees=-5"),
+        (lambda: RandomRotation(5, order=3), r"order must be 0 \(nearest\) or 1 \(bilinear\). Received order=3"),
         (lambda: RandomFlip(horizontal="yes"), r"horizontal must be a bool. Received horizontal='yes'"),
     ],
 )
@@ -222,7 +238,7 @@ def test_transforms_clone_and_grid_search():
     clf = small(augment=[RandomShift((2, 1)), RandomRotation(5)])
     twin = clone(clf)
     assert twin.augment[0] is not clf.augment[0]
-    assert [t.get_params() for t in twin.augment] == [{"max_shift": (2, 1)}, {"degrees": 5}]
+    assert [t.get_params() for t in twin.augment] == [{"max_shift": (2, 1)}, {"degrees": 5, "order": 1}]
     assert repr(twin.augment[0]) == "RandomShift(max_shift=(2, 1))"
     twin.augment[0].set_params(max_shift=0)
     assert clf.augment[0].get_params() == {"max_shift": (2, 1)}
