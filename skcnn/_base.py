@@ -28,6 +28,7 @@ from ._architecture import (
 )
 from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from ._callbacks import NO_EPOCH_TASKS, epoch_tasks
+from ._functional import flush_subnormals
 from ._interrupt import deferred_interrupt
 from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
 from ._network import Sequential, build_cnn_layers
@@ -555,6 +556,7 @@ class BaseCNN(BaseEstimator):
                 if improved and call.val is not None:
                     best_params = [a.copy() for a in self._model_arrays()]
                 self._optimizer.iteration_ends(self.t_)
+                flush_subnormals(self._model_arrays() + self._optimizer.arrays())
                 if self.verbose:
                     self._print_progress(epoch, n_epochs, started)
                 if epochs.end():

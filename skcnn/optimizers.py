@@ -41,6 +41,10 @@ class _Optimizer:
         the state lists (each aligned with the parameters)."""
         return self._prepare()
 
+    def arrays(self):
+        """The state's arrays (velocities, moment estimates), live."""
+        return [a for value in vars(self).values() if isinstance(value, list) for a in value]
+
     def state(self):
         """A deep copy of the optimizer's state, for ``set_state``."""
         return {

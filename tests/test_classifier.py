@@ -335,3 +335,19 @@ def test_sgd_learning_rate_schedules_as_mlpclassifier(digits_split, schedule):
     else:  # divides the step by 5 instead of stopping, twice in 6 epochs
         assert clf.n_iter_ == 6 and step == pytest.approx(0.05 / 25)
     assert clf.score(X_test, y_test) > 0.5
+
+
+def test_no_weight_or_optimizer_moment_stays_subnormal_after_an_epoch(few_digits):
+    # Subnormal floats make every operation on them many times slower. The
+    # first pixel of every digit is 0, so without a penalty the weights it
+    # feeds get no gradient at all: made subnormal, they would stay so.
+    X, y = few_digits
+    assert not X[:, 0].any()
+    clf = NumpyCNNClassifier(filters=(), dropout=0.0, alpha=0.0, random_state=0)
+    clf.partial_fit(X, y, classes=np.arange(10))
+    tiny = np.finfo(np.float32).tiny
+    clf.coefs_[0][0, :5] = tiny / 8
+    clf.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coefs_[0][0, :5], 0)
+    for a in clf._model_arrays() + clf._optimizer.arrays():
+        assert not ((np.abs(a) < tiny) & (a != 0)).any()

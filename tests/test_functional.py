@@ -380,3 +380,13 @@ def test_log_softmax_and_softmax(dtype):
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=tol)
     assert log_p[0, 1] == pytest.approx(-2e4, rel=1e-6)
     np.testing.assert_allclose(p[1], 0.25, rtol=tol)
+
+
+def test_flush_subnormals_zeroes_only_the_subnormal_floats():
+    from skcnn._functional import flush_subnormals
+
+    for dtype in (np.float32, np.float64):
+        tiny = np.finfo(dtype).tiny
+        a = np.array([tiny / 4, -tiny / 2, tiny, -tiny, 1.0, 0.0, 1e-30], dtype=dtype)
+        flush_subnormals([a])
+        np.testing.assert_array_equal(a, np.array([0, 0, tiny, -tiny, 1.0, 0.0, 1e-30], dtype=dtype))
