@@ -27,7 +27,7 @@ import numpy as np
 
 from _machine import cpu_model, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
-from skcnn.augmentation import RandomShift
+from skcnn.augmentation import RandomRotation, RandomShift
 from skcnn.datasets import load_mnist
 from skcnn.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 
@@ -55,7 +55,7 @@ def recipe(random_state=0):
     ]
     return NumpyCNNClassifier(
         layers=layers,
-        augment=[RandomShift(2)],
+        augment=[RandomShift(2), RandomRotation(10, order=0)],
         random_state=random_state,
         verbose=True,
     )
@@ -71,7 +71,7 @@ def plot(est, test_accuracy, path):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
     ax_loss.plot(epochs, est.loss_curve_)
     ax_loss.set(xlabel="epoch", ylabel="training loss (augmented images)", title="Loss")
-    ax_acc.plot(epochs, est.validation_scores_, label="validation (720 held-out images)")
+    ax_acc.plot(epochs, est.validation_scores_, label="validation (800 held-out images)")
     best = int(np.argmax(est.validation_scores_)) + 1
     ax_acc.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best}), kept")
     ax_acc.axhline(test_accuracy, color="C1", linestyle="--",
