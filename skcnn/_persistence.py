@@ -1,31 +1,23 @@
 """The types a saved skcnn model holds, for ``skops.io.load(..., trusted=...)``."""
 
+from . import augmentation, layers
 from ._classifier import NumpyCNNClassifier
 from ._network import Sequential
 from ._regressor import NumpyCNNRegressor
-from .augmentation import RandomFlip, RandomRotation, RandomShift
-from .layers import (
-    AvgPool2D,
-    BatchNorm1D,
-    BatchNorm2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    GlobalAvgPool2D,
-    GlobalMaxPool2D,
-    Identity,
-    Logistic,
-    MaxPool2D,
-    ReLU,
-    Tanh,
-)
 from .optimizers import SGD, Adam
 
+
+def _public_subclasses(module, base):
+    """The public classes of ``module`` deriving from ``base`` (every layer or
+    transform a model may hold, new ones included without a list to update)."""
+    found = (getattr(module, name) for name in module.__all__)
+    return [obj for obj in found if isinstance(obj, type) and issubclass(obj, base) and obj is not base]
+
+
 _SAVED_CLASSES = (
-    NumpyCNNClassifier, NumpyCNNRegressor, Sequential, Conv2D, MaxPool2D, Flatten, Dropout, Dense,
-    ReLU, Tanh, Logistic, Identity, SGD, Adam, RandomShift, RandomFlip, RandomRotation,
-    BatchNorm1D, BatchNorm2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D,
+    NumpyCNNClassifier, NumpyCNNRegressor, Sequential, SGD, Adam,
+    *_public_subclasses(layers, layers.Layer),
+    *_public_subclasses(augmentation, augmentation.Transform),
 )
 
 #: Fully qualified names of every skcnn type a fitted model contains: pass them
