@@ -33,7 +33,7 @@ from ._interrupt import deferred_interrupt
 from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
-from ._params import resolve_image_shape, validate_hyperparameters
+from ._params import NETWORK_PARAMS, resolve_image_shape, validate_hyperparameters
 from .augmentation import augment_batch, check_transforms
 from .layers import Conv2D, Dropout
 from .optimizers import SGD, Adam
@@ -46,14 +46,10 @@ _PREDICT_BATCH_BYTES = 16 * 2**20
 # (digits); above, the training loss of a dropout network keeps setting new
 # bests long after the validation score has stopped improving (MNIST).
 EARLY_STOPPING_AUTO_MIN_SAMPLES = 5_000
-# The normalized hyperparameters that build the layers (build_cnn_layers).
-_LAYER_KEYS = (
-    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dropout",
-)
 # What a continued fit (warm_start, partial_fit) may not change, where the
 # estimator has it. The dropout rate may change; turning dropout on or off
 # may not (see _check_compatible).
-_ARCHITECTURE = _LAYER_KEYS[:-1] + ("dtype", "loss")
+_ARCHITECTURE = tuple(key for key in NETWORK_PARAMS if key != "dropout") + ("dtype", "loss")
 
 
 def _flatten_images(X):
@@ -85,8 +81,10 @@ def _warn_if_channels_last(shape):
 
 def _warn_if_beyond_float32(X):
     """Warn when float64 ``X`` holds values float32 cannot (the default dtype refuses them)."""
+    if X.dtype != np.float64:  # validation already refused what float32 cannot hold
+        return
     values = X.data if issparse(X) else X
-    largest = float(np.abs(values).max()) if values.size else 0.0
+    largest = max(float(values.max()), -float(values.min())) if values.size else 0.0
     if largest > float(np.finfo(np.float32).max):
         warnings.warn(
             f"X has values as large as {largest:.3g}, beyond float32's range "
@@ -413,7 +411,7 @@ class BaseCNN(BaseEstimator):
         """Build a fresh network and reset everything learned."""
         n_outputs = self._n_outputs(call.targets)
         if call.arch["layers"] is None:
-            arch = {key: call.arch[key] for key in _LAYER_KEYS}
+            arch = {key: call.arch[key] for key in NETWORK_PARAMS}
             named = build_cnn_layers(call.image_shape, n_outputs, **arch)
         else:  # the user's list, copied: fit never builds or changes the user's layers
             named = with_output_layer(copy_layers(self.layers), n_outputs)
