@@ -35,15 +35,16 @@ def batch_count(n_samples, batch_size):
 
 
 def sample_label_keys(X, y):
-    """A 64-bit key per sample from its values (``X`` 2-D) and its target row."""
+    """A 64-bit key per sample from its values (``X`` 2-D, dense or CSR) and
+    its target row. Rows are hashed ``_DENSE_CHUNK`` at a time (each row's
+    key depends on that row only), so neither a sparse X nor the hash's own
+    copies of a dense one are ever made whole."""
     target = np.asarray(y).reshape(len(y), -1).astype(np.float64, copy=False)
-    if issparse(X):
-        n = X.shape[0]
-        keys = np.concatenate(
-            [sample_keys(dense_rows(X, slice(i, i + _DENSE_CHUNK))) for i in range(0, n, _DENSE_CHUNK)]
-        ) if n else np.zeros(0, dtype=np.uint64)
-    else:
-        keys = sample_keys(X)
+    n = X.shape[0]
+    keys = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, _DENSE_CHUNK):
+        rows = slice(start, start + _DENSE_CHUNK)
+        keys[rows] = sample_keys(dense_rows(X, rows))
     return keys ^ (sample_keys(target) * np.uint64(mix_seed(0x7A26)))
 
 

@@ -20,6 +20,8 @@ class Sequential:
         The layers' names (the estimator's ``layer_names_``), for errors.
     """
 
+    names = None  # networks pickled before layers had names
+
     def __init__(self, layers, reuse_buffers=False, names=None):
         self.layers = list(layers)
         self.reuse_buffers = reuse_buffers
@@ -138,7 +140,7 @@ class Sequential:
         index, kind = points[0][:2]
         if any(point[:2] != (index, kind) for point in points):
             raise RuntimeError(f"Shards of one batch met at different points: {points!r}.")
-        names = getattr(self, "names", None)  # networks pickled before names
+        names = self.names
         name = None if names is None else names[index]
         return self.layers[index].merge(kind, [point[2] for point in points], name)
 
@@ -156,7 +158,7 @@ class Sequential:
         """A network sharing these parameters, with its own gradients and buffers."""
         twin = Sequential(
             [layer.replica() for layer in self.layers], self.reuse_buffers,
-            getattr(self, "names", None),
+            self.names,
         )
         twin.input_shape, twin.output_shape = self.input_shape, self.output_shape
         return twin
