@@ -246,7 +246,10 @@ def test_transforms_clone_and_grid_search():
 
 def test_grid_search_over_augment(few_digits):
     X, y = few_digits
-    search = GridSearchCV(small(max_iter=2), {"augment": [None, [RandomFlip()]]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        small(max_iter=2), {"augment": [None, [RandomFlip()]]}, cv=2, error_score="raise"
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert len(search.cv_results_["params"]) == 2
 
 

@@ -120,7 +120,10 @@ def test_the_list_of_the_default_builder_gives_the_same_model(few_digits):
 
 def test_grid_search_over_a_layer_parameter(few_digits):
     X, y = few_digits
-    search = GridSearchCV(small(max_iter=3), {"conv1__filters": [2, 6]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        small(max_iter=3), {"conv1__filters": [2, 6]}, cv=2, error_score="raise"
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert [p["conv1__filters"] for p in search.cv_results_["params"]] == [2, 6]
     best = search.best_estimator_
     assert best.layers_[0].filters == search.best_params_["conv1__filters"]
@@ -311,22 +314,34 @@ def test_a_continued_fit_takes_new_dropout_rates(few_digits):
     assert clf.layers[4][1].rate == 0.4  # the list holds what the user set, nothing else
 
 
-def test_layer_list_model_is_the_same_whatever_n_jobs(digits):
+def test_layer_list_model_is_the_same_whatever_n_jobs(digits, monkeypatch):
+    # With batch norm: its statistics span the batch on one thread, on two
+    # threads and on worker processes alike.
+    from skcnn import _parallel
+    from skcnn.layers import BatchNorm2D
+
     X, y = digits
     layers = [
         ("conv1", Conv2D(32, padding="same")), ("relu1", ReLU()),
-        ("conv2", Conv2D(64, padding="same")), ("pool", MaxPool2D(2)), ("relu2", ReLU()),
-        ("flatten", Flatten()), ("drop", Dropout(0.3)),
+        ("conv2", Conv2D(64, padding="same")), ("pool", MaxPool2D(2)), ("bn", BatchNorm2D()),
+        ("relu2", ReLU()), ("flatten", Flatten()), ("drop", Dropout(0.3)),
     ]
-    models = [
-        NumpyCNNClassifier(layers=layers, max_iter=1, random_state=1, n_jobs=n_jobs).fit(
+
+    def fit(n_jobs):
+        return NumpyCNNClassifier(layers=layers, max_iter=1, random_state=1, n_jobs=n_jobs).fit(
             X[:256], y[:256]
         )
-        for n_jobs in (1, 2)
-    ]
+
+    models = [fit(1), fit(2)]
+    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)  # worker processes
+    models.append(fit(2))
     # Heavy enough that n_jobs=2 trains the shards side by side.
     assert forward_flops(models[1]._network) >= MIN_FLOPS_PER_SAMPLE
-    assert_same_model(*models)
+    assert_same_model(models[0], models[1])
+    assert_same_model(models[0], models[2])
+    for other in models[1:]:
+        for a, b in zip(models[0]._model_arrays(), other._model_arrays(), strict=True):
+            np.testing.assert_array_equal(a, b)  # running statistics included
 
 
 def test_skops_trusts_every_type_of_a_layer_list_model(few_digits, tmp_path):

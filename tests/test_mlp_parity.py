@@ -294,8 +294,10 @@ def test_sparse_X_is_densified_a_batch_at_a_time(digits, monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg = NumpyCNNRegressor(filters=(2,), batch_size=100, max_iter=2, random_state=0)
         reg.fit(Xs, y.astype(float))
+    assert densified and max(densified) <= skcnn._batches._DENSE_CHUNK < len(y)  # training
+    densified.clear()
     reg.predict(Xs)
-    assert densified and max(densified) <= skcnn._batches._DENSE_CHUNK < len(y)
+    assert densified and max(densified) <= skcnn._batches._DENSE_CHUNK  # prediction
 
 
 # ----------------------------------------------------- beyond float32's range

@@ -74,13 +74,19 @@ def test_the_notebook_runs_and_its_models_learn(tmp_path):
     assert not any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
         "strip the outputs of examples/notebook.ipynb before committing it"
     )
+    # A last cell that says which Python and which skcnn the kernel ran.
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import sys, skcnn\nprint('kernel python:', sys.executable)\n"
+        "print('kernel skcnn:', skcnn.__file__)"
+    ))
     client = nbclient.NotebookClient(
         notebook, km=kernel_manager(tmp_path), timeout=300, store_widget_state=True,
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()  # raises CellExecutionError, with the traceback, if a cell fails
     text = "\n".join(cell_text(cell) for cell in notebook.cells if cell.cell_type == "code")
-    assert "skcnn-tests" in client.km.kernel_name
+    assert f"kernel python: {sys.executable}" in text
+    assert f"kernel skcnn: {skcnn.__file__}" in text
     accuracies = {
         label: float(value)
         for label, value in re.findall(r"^([\w -]*accuracy): (\d\.\d+)", text, re.M)
