@@ -48,7 +48,8 @@ def classifier_outputs(model, graph, logits, labels):
     classes = graph.constant("classes", labels)
     if kind == "binary":
         positive_proba = graph.node("Sigmoid", [logits])
-        negative_proba = graph.node("Sub", [graph.constant("one", np.float32(1)), positive_proba])
+        # sigmoid(-z), as predict_proba computes 1 - p (no cancellation near 1)
+        negative_proba = graph.node("Sigmoid", [graph.node("Neg", [logits])])
         proba = graph.node("Concat", [negative_proba, positive_proba], axis=1)
         positive = graph.node("Greater", [positive_proba, graph.constant("half", np.float32(0.5))])
         index = graph.node("Cast", [positive], to=TensorProto.INT64)
