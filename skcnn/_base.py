@@ -26,6 +26,7 @@ from ._architecture import (
     check_shapes, continue_with, copy_layers, describe_change, layer_params, replace_layers,
     with_output_layer,
 )
+from ._batchnorm_stats import recompute_running_stats
 from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from ._callbacks import NO_EPOCH_TASKS, epoch_tasks
 from ._functional import flush_subnormals
@@ -138,6 +139,7 @@ class BaseCNN(BaseEstimator):
         n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
         beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
         learning_rate, power_t, max_fun, layers=None, augment=None,
+        batchnorm_statistics="running",
     ):
         self.filters = filters
         self.kernel_size = kernel_size
@@ -172,6 +174,7 @@ class BaseCNN(BaseEstimator):
         self.max_fun = max_fun
         self.layers = layers
         self.augment = augment
+        self.batchnorm_statistics = batchnorm_statistics
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -272,6 +275,12 @@ class BaseCNN(BaseEstimator):
                     self._train_lbfgs(call, epochs)  # its iterations are the tasks
                 else:
                     self._train(call, incremental, epochs)
+                    if not incremental and self.batchnorm_statistics == "training_set":
+                        X_train, y_train, w_train = call.train
+                        recompute_running_stats(
+                            self._network, X_train, y_train, w_train, self.image_shape_,
+                            resolve_n_jobs(self.n_jobs),
+                        )
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous

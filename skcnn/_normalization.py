@@ -173,6 +173,24 @@ class _BatchNorm(Layer):
         self.running_var[...] = (1 - m) * self.running_var + m * (m2 / (count - 1))
         return count, mean, m2
 
+    # -- statistics of a whole data set ("precise" batch norm) -----------
+
+    def input_moments(self, X, sample_weight=None):
+        """Moments ``(count, mean, m2)`` of ``X``, a part of a data set's
+        input to this layer, per channel (float64; ``sample_weight`` as
+        frequencies, see ``forward_sums``). Changes nothing: the parts of a
+        data set combine with ``combine_moments``, in a fixed order, and
+        ``set_running_stats`` takes the result."""
+        rows, _ = self._rows(X)
+        return batchnorm_moments(rows, None, self._row_weights(sample_weight, rows))[0]
+
+    def set_running_stats(self, moments):
+        """Replace the running statistics by the mean and the unbiased
+        variance of ``moments`` ``(count, mean, m2)``."""
+        count, mean, m2 = moments
+        self.running_mean[...] = mean
+        self.running_var[...] = m2 / (count - 1)
+
     def _row_weights(self, sample_weight, rows):
         """The weight of every row of ``rows`` (None: all ones)."""
         if sample_weight is None:

@@ -110,6 +110,7 @@ def validate_hyperparameters(est):
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
     p["layers"] = _layer_list(est)
     check_transforms(est.augment)
+    _choice("batchnorm_statistics", est.batchnorm_statistics, {"running", "training_set"})
     _choice("solver", est.solver, {"adam", "sgd", "lbfgs"})
     if not _is_int(est.max_fun) or est.max_fun < 1:
         _fail("max_fun", est.max_fun, "a positive int")

@@ -170,6 +170,21 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         from ``random_state``, the epoch and each sample's values: the model
         stays bit-identical whatever ``n_jobs``. None trains on the images
         as they are.
+    batchnorm_statistics : {"running", "training_set"}, default="running"
+        What the BatchNorm layers of ``layers`` normalize with in
+        ``predict``. "running": the moving averages of the training batches'
+        statistics (their ``momentum``), as PyTorch keeps them. "training_set":
+        at the end of ``fit`` these are replaced by the exact mean and
+        unbiased variance of each BatchNorm layer's input over the training
+        samples, as they are (no augmentation; without the early-stopping
+        hold-out; sample weights as frequencies), layer after layer in
+        network order: "precise batch norm". The moving averages follow the
+        last few batches and, with ``augment``, describe augmented images;
+        on the MNIST recipe (README) this lifted the test accuracy. It costs
+        one inference pass over the training samples per BatchNorm layer.
+        ``partial_fit`` keeps the moving averages (a call sees a part of the
+        data); the early-stopping validation scores are computed with them.
+        Ignored without BatchNorm layers.
 
     Attributes
     ----------
@@ -265,6 +280,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         max_fun=15000,
         layers=None,
         augment=None,
+        batchnorm_statistics="running",
     ):
         super().__init__(
             filters=filters,
@@ -300,6 +316,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
             max_fun=max_fun,
             layers=layers,
             augment=augment,
+            batchnorm_statistics=batchnorm_statistics,
         )
         self.loss = loss
     def fit(self, X, y, sample_weight=None):

@@ -69,7 +69,12 @@ CONFIGURATIONS = [
     NumpyCNNClassifier(layers=small_layer_list()),
     NumpyCNNRegressor(layers=small_layer_list()),
     # Fewer, larger steps: the checks' small data sets converge as well, faster.
-    NumpyCNNClassifier(layers=batchnorm_layer_list(), max_iter=60, learning_rate_init=0.01),
+    # The classifier predicts with statistics of the training set, the
+    # regressor with the moving averages.
+    NumpyCNNClassifier(
+        layers=batchnorm_layer_list(), max_iter=60, learning_rate_init=0.01,
+        batchnorm_statistics="training_set",
+    ),
     NumpyCNNRegressor(
         layers=batchnorm_layer_list(pool=False), max_iter=60, learning_rate_init=0.01
     ),
