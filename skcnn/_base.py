@@ -6,6 +6,8 @@ MLPRegressor: input validation and image shapes, the network, the epoch
 loop with its stopping rules, divergence and Ctrl-C handling, and batched
 inference. A subclass gives its loss, how targets are checked and encoded,
 its sample weights, its validation split and score, and its predictions.
+Full-batch training (``solver="lbfgs"``) is in ``skcnn._lbfgs``:
+``BaseCNN`` inherits its ``_train_lbfgs`` from ``LbfgsTrainingMixin``.
 """
 
 import math
@@ -19,7 +21,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._architecture import (
@@ -31,7 +32,7 @@ from ._batches import batch_count, canonical_batch, dense_rows, sample_label_key
 from ._callbacks import NO_EPOCH_TASKS, epoch_tasks
 from ._functional import flush_subnormals
 from ._interrupt import deferred_interrupt
-from ._lbfgs import FullBatchObjective, chunk_indices, run_lbfgs
+from ._lbfgs import LbfgsTrainingMixin
 from ._network import Sequential, build_cnn_layers
 from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
 from ._params import NETWORK_PARAMS, resolve_image_shape, validate_hyperparameters
@@ -122,7 +123,7 @@ class _TrainingCall:
     val: tuple | None  # the early-stopping hold-out, alike
 
 
-class BaseCNN(BaseEstimator):
+class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
     """Base class of the estimators: training and inference of the network.
 
     Warning: use NumpyCNNClassifier or NumpyCNNRegressor instead.
@@ -585,97 +586,6 @@ class BaseCNN(BaseEstimator):
         self._network.clear_cache()  # the fitted model keeps no training buffers
         if best_params is not None:
             self._set_weights(best_params)
-
-    def _train_lbfgs(self, call, epochs=NO_EPOCH_TASKS):
-        """Full-batch L-BFGS (see ``skcnn._lbfgs``): MLPClassifier's
-        ``solver="lbfgs"``, with ``max_iter`` iterations and ``max_fun``
-        evaluations of the loss at most, stopping when the largest gradient
-        component is below ``tol``. Each iteration is a task of the
-        callbacks (``epochs``), as an epoch is for the other solvers."""
-        X, y, w = call.train
-        self._optimizer = None
-        self.n_iter_ = 0
-        indices, weights = canonical_batch(np.arange(X.shape[0]), sample_label_keys(X, y), X, y, w)
-        weight_sum = float(len(indices)) if weights is None else float(weights.sum(dtype=np.float64))
-        chunks = [
-            (rows, None if weights is None else weights[pos])
-            for rows, pos in zip(chunk_indices(indices), chunk_indices(np.arange(len(indices))))
-        ]
-        step = ShardedStep(
-            self._network, self._make_loss(), max(len(rows) for rows, _ in chunks), None,
-            len(chunks) * self.max_iter, self.n_jobs,
-        )
-        objective = FullBatchObjective(
-            self._network, step, X, y, chunks, self.image_shape_, weight_sum, self._add_l2_penalty
-        )
-        if self.verbose:
-            print(
-                f"Training on {X.shape[0]} samples read as "
-                f"{' x '.join(map(str, self.image_shape_))} images with L-BFGS, "
-                f"{len(chunks)} chunks per evaluation.",
-                flush=True,
-            )
-        started = [a.copy() for a in self._model_arrays()]
-        curve_start = len(self.loss_curve_)
-        stopped = []  # why the run ended before scipy's own criteria: "interrupted", "callback"
-        task_open = [False]
-
-        def evaluate(x):
-            if not task_open[0]:  # an iteration's first evaluation begins its task
-                epochs.begin()
-                task_open[0] = True
-            return objective(x)
-
-        def on_iteration(loss, x):
-            objective.unpack(x)  # the iterate: what callbacks' copies of the model predict with
-            self.loss_curve_.append(loss)
-            self.loss_ = loss
-            self.n_iter_ += 1
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}", flush=True)
-            task_open[0] = False
-            if epochs.end():
-                stopped.append("callback")
-            elif interrupt.requested:
-                stopped.append("interrupted")
-            if stopped:
-                raise StopIteration
-
-        try:
-            with deferred_interrupt() as interrupt, step, np.errstate(
-                over="ignore", invalid="ignore", divide="ignore"
-            ):
-                result = run_lbfgs(
-                    evaluate, objective.pack(), self.max_iter, self.max_fun, self.tol, on_iteration
-                )
-            objective.unpack(result.x)
-        except BaseException:
-            self._set_weights(started)  # a failed call leaves the weights as they were
-            del self.loss_curve_[curve_start:]
-            raise
-        finally:
-            self._network.clear_cache()
-        if not (np.isfinite(result.fun) and self._params_finite()):
-            self._set_weights(started)
-            del self.loss_curve_[curve_start:]
-            self.n_iter_ = 0
-            self._warn_diverged(0)
-            return
-        if stopped == ["interrupted"]:
-            warnings.warn(
-                f"Training interrupted by the user (Ctrl-C): stopped after iteration "
-                f"{self.n_iter_}. The model is usable; call fit again to continue "
-                "(with warm_start=True).",
-                UserWarning,
-                stacklevel=4,
-            )
-        elif not stopped:  # a callback's stop is not a failure to converge
-            _check_optimize_result("lbfgs", result, self.max_iter)
-        self._epochs += self.n_iter_
-        self.loss_ = float(result.fun)
-        losses = self.loss_curve_[curve_start:]
-        if losses:
-            self.best_loss_ = min(losses + ([] if self.best_loss_ is None else [self.best_loss_]))
 
     def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt, augment=((), None)):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted").

@@ -3,6 +3,7 @@ parameters overlap they behave as MLPClassifier and MLPRegressor do
 (solver="lbfgs", binary and multilabel outputs, sparse X, inputs beyond
 float32's range)."""
 
+import signal
 import warnings
 
 import numpy as np
@@ -169,6 +170,42 @@ def test_lbfgs_verbose_prints_iterations(few_digits, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "L-BFGS" in lines[0]
     assert [line.split(",")[0] for line in lines[1:]] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+
+
+def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
+    """Ctrl-C (warned by ``LbfgsTrainingMixin._train_lbfgs``) and divergence
+    (by ``BaseCNN._warn_diverged``) are reported at the line calling fit."""
+    X, y = few_digits
+    original = skcnn._lbfgs.FullBatchObjective.__call__
+
+    calls = []
+
+    def interrupted(self, x):
+        calls.append(x)
+        if len(calls) == 1:  # deferred: ends the run after iteration 1 (a second would raise)
+            signal.raise_signal(signal.SIGINT)
+        return original(self, x)
+
+    monkeypatch.setattr(skcnn._lbfgs.FullBatchObjective, "__call__", interrupted)
+    est = NumpyCNNClassifier(**MLP_LIKE, solver="lbfgs", max_iter=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    [warning] = [w for w in caught if "interrupted by the user" in str(w.message)]
+    assert warning.category is UserWarning and warning.filename == __file__
+    assert est.n_iter_ == 1
+
+    def diverging(self, x):
+        loss, grad = original(self, x)
+        return np.nan, grad
+
+    monkeypatch.setattr(skcnn._lbfgs.FullBatchObjective, "__call__", diverging)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    [warning] = [w for w in caught if "Training diverged" in str(w.message)]
+    assert warning.category is ConvergenceWarning and warning.filename == __file__
+    assert est.n_iter_ == 0
 
 
 # ------------------------------------------------------------ binary output
