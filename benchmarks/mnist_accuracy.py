@@ -6,30 +6,37 @@ skcnn and tests it on the last 2,000, as the other benchmarks split it. The
 recipe is the README's ("Any architecture: the MNIST recipe"): two
 convolution blocks each followed by max-pooling and batch normalization,
 a dense layer with dropout, random shifts and small rotations of the
-training images, Adam, and early stopping on a held-out tenth of the
-training images (``early_stopping="auto"``, on from 5,000 samples).
+training images, SGD with Nesterov momentum whose step is divided by 5
+whenever the training loss stalls (``learning_rate="adaptive"``), on all
+8,000 images for 60 epochs.
 
 Prints the machine, one line per epoch (``verbose``) and, last::
 
-    test accuracy 0.9915
+    test accuracy 0.9965
 
-Run it as (about 10 minutes on 2 cores)::
+Run it as (about 9 minutes on 2 cores)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/mnist_accuracy.py
 
-``--plot PATH`` also saves the training curve (matplotlib).
+``--seed N`` sets ``random_state``; ``--plot PATH`` also saves the training
+curve (matplotlib).
 """
 
 import argparse
 import time
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from _machine import cpu_model, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
 from skcnn.augmentation import RandomRotation, RandomShift
 from skcnn.datasets import load_mnist
 from skcnn.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+
+
+MAX_EPOCHS = 60
 
 
 def recipe(random_state=0):
@@ -56,6 +63,15 @@ def recipe(random_state=0):
     return NumpyCNNClassifier(
         layers=layers,
         augment=[RandomShift(2), RandomRotation(10, order=0)],
+        # SGD with Nesterov momentum whose step is divided by 5 each time the
+        # training loss stalls for 3 epochs, on all 8,000 images (no
+        # early-stopping hold-out), for a budget of 60 epochs.
+        solver="sgd",
+        learning_rate_init=0.05,
+        learning_rate="adaptive",
+        n_iter_no_change=3,
+        early_stopping=False,
+        max_iter=MAX_EPOCHS,
         random_state=random_state,
         verbose=True,
     )
@@ -68,17 +84,13 @@ def plot(est, test_accuracy, path):
     import matplotlib.pyplot as plt
 
     epochs = np.arange(1, len(est.loss_curve_) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_loss.plot(epochs, est.loss_curve_)
-    ax_loss.set(xlabel="epoch", ylabel="training loss (augmented images)", title="Loss")
-    ax_acc.plot(epochs, est.validation_scores_, label="validation (800 held-out images)")
-    best = int(np.argmax(est.validation_scores_)) + 1
-    ax_acc.axvline(best, color="gray", linestyle=":", label=f"best epoch ({best}), kept")
-    ax_acc.axhline(test_accuracy, color="C1", linestyle="--",
-                   label=f"test accuracy {test_accuracy:.4f} (2,000 images)")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0.97, 1.0), title="Accuracy")
-    ax_acc.legend(loc="lower right", fontsize=8)
-    fig.suptitle("MNIST recipe: 8,000 training images, batch norm and augmentation")
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(epochs, est.loss_curve_, label="training loss (augmented images, dropout)")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log",
+           title="MNIST recipe: 8,000 training images, batch norm, augmentation")
+    ax.text(0.97, 0.9, f"test accuracy {test_accuracy:.4f} (2,000 images)",
+            transform=ax.transAxes, ha="right")
+    ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -97,11 +109,15 @@ def main():
     X_train, y_train, X_test, y_test = X[:8000], y[:8000], X[8000:], y[8000:]
     est = recipe(args.seed)
     started = time.perf_counter()
-    est.fit(X_train, y_train)
+    with warnings.catch_warnings():
+        # The recipe trains for a budget of MAX_EPOCHS epochs: reaching it is
+        # the plan, not a failure to converge.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X_train, y_train)
     minutes = (time.perf_counter() - started) / 60
     accuracy = est.score(X_test, y_test)
-    print(f"{est.n_iter_} epochs in {minutes:.1f} min (best validation epoch "
-          f"{int(np.argmax(est.validation_scores_)) + 1}, kept)")
+    print(f"{est.n_iter_} epochs in {minutes:.1f} min (last step size "
+          f"{est._optimizer.learning_rate:.2g})")
     if args.plot:
         plot(est, accuracy, args.plot)
     print(f"test accuracy {accuracy:.4f}")

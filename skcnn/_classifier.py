@@ -183,9 +183,9 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         samples, as they are (no augmentation; without the early-stopping
         hold-out; sample weights as frequencies), layer after layer in
         network order: "precise batch norm". The moving averages follow the
-        last few batches and, with ``augment``, describe augmented images;
-        on the MNIST recipe (README) this lifted the test accuracy. It costs
-        one inference pass over the training samples per BatchNorm layer.
+        last few batches and, with ``augment``, describe augmented images.
+        It costs one inference pass over the training samples per BatchNorm
+        layer.
         ``partial_fit`` keeps the moving averages (a call sees a part of the
         data); the early-stopping validation scores are computed with them.
         Ignored without BatchNorm layers.
