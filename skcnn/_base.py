@@ -282,6 +282,12 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
                             self._network, X_train, y_train, w_train, self.image_shape_,
                             resolve_n_jobs(self.n_jobs),
                         )
+                        if self.verbose:
+                            print(
+                                "BatchNorm statistics recomputed on the "
+                                f"{X_train.shape[0]} training samples.",
+                                flush=True,
+                            )
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous

@@ -163,6 +163,15 @@ def test_augmentation_is_left_out_and_the_holdout_too(images):
     assert not np.allclose(running(model)[1][1], whole[1][1], rtol=1e-5)
 
 
+def test_verbose_says_when_the_statistics_are_recomputed(images, capsys):
+    X, y = images
+    classifier(batchnorm_statistics="training_set", verbose=True, max_iter=1).fit(X, y)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"BatchNorm statistics recomputed on the {len(X)} training samples."
+    classifier(verbose=True, max_iter=1).fit(X, y)
+    assert "recomputed" not in capsys.readouterr().out
+
+
 def test_partial_fit_keeps_the_moving_averages(images):
     X, y = images
     a = classifier().partial_fit(X, y, classes=[0, 1])
