@@ -226,10 +226,10 @@ class ShardedStep:
         seed = None if self.seed is None else (self.seed, *key)
         on_processes = self._processes is not None and k > 1
         local = [job for job in jobs if not on_processes or job[0] % self.n_threads == 0]
-        passes = {
-            index: self.replicas[index].training_pass(X_, y_, w_, weight_sum, self.loss, seed)
+        passes = [  # in shard order
+            self.replicas[index].training_pass(X_, y_, w_, weight_sum, self.loss, seed)
             for index, X_, y_, w_ in local
-        }
+        ]
         if on_processes:
             self._processes.sync_params()
         totals, first = None, True
@@ -252,11 +252,10 @@ class ShardedStep:
     def _advance(self, passes, totals):
         """Every shard's pass to its next meeting point, on this thread and
         the worker threads; the results in shard order."""
-        ordered = [passes[index] for index in sorted(passes)]
-        if self._executor is None or len(ordered) == 1:
-            return self._run(ordered, totals)
-        per_thread = self._spread(lambda share: self._run(share, totals), ordered)
-        results = [None] * len(ordered)
+        if self._executor is None or len(passes) == 1:
+            return self._run(passes, totals)
+        per_thread = self._spread(lambda share: self._run(share, totals), passes)
+        results = [None] * len(passes)
         for t, thread_results in enumerate(per_thread):
             results[t :: self.n_threads] = thread_results
         return results
@@ -275,7 +274,7 @@ class ShardedStep:
             )
         else:
             self._processes.resume(totals)
-        mine = self._run([passes[index] for index in sorted(passes)], totals)
+        mine = self._run(passes, totals)
         theirs = self._processes.collect()
         results = [None] * len(jobs)
         results[::n] = mine
