@@ -276,18 +276,6 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
                     self._train_lbfgs(call, epochs)  # its iterations are the tasks
                 else:
                     self._train(call, incremental, epochs)
-                    if not incremental and self.batchnorm_statistics == "training_set":
-                        X_train, y_train, w_train = call.train
-                        recompute_running_stats(
-                            self._network, X_train, y_train, w_train, self.image_shape_,
-                            resolve_n_jobs(self.n_jobs),
-                        )
-                        if self.verbose:
-                            print(
-                                "BatchNorm statistics recomputed on the "
-                                f"{X_train.shape[0]} training samples.",
-                                flush=True,
-                            )
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous
@@ -592,6 +580,15 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         self._network.clear_cache()  # the fitted model keeps no training buffers
         if best_params is not None:
             self._set_weights(best_params)
+        if not incremental and self.batchnorm_statistics == "training_set":
+            recompute_running_stats(
+                self._network, X, y, w, self.image_shape_, resolve_n_jobs(self.n_jobs)
+            )
+            if self.verbose:
+                print(
+                    f"BatchNorm statistics recomputed on the {X.shape[0]} training samples.",
+                    flush=True,
+                )
 
     def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt, augment=((), None)):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted").
