@@ -186,6 +186,8 @@ def test_a_stop_with_early_stopping_keeps_the_best_validation_epoch(few_digits):
     best = int(np.argmax(clf.validation_scores_))
     assert best < 4
     assert_array_equal(clf.predict_proba(X), recorder.fitted[best].predict_proba(X))
+    # The tasks report the data as passed, the validation hold-out included.
+    assert all(X_seen is X and y_seen is y for X_seen, y_seen, _ in recorder.data)
 
 
 @needs_callbacks
