@@ -14,11 +14,13 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skcnn import NumpyCNNClassifier, _base
+from skcnn._functional import mix_seed, sample_keys
 from skcnn._parallel import MIN_FLOPS_PER_SAMPLE, forward_flops
 from skcnn.augmentation import (
     RandomFlip,
     RandomRotation,
     RandomShift,
+    _uniforms,
     apply_transforms,
     augment_batch,
 )
@@ -123,9 +125,22 @@ def test_draws_follow_the_seed_and_the_sample_values():
     flipped = apply_transforms(X, RandomFlip(), seed=1)
     n_flipped = sum(not np.array_equal(flipped[k], X[k]) for k in range(400))
     assert 160 < n_flipped < 240
-    # A list applies its transforms in order, each with its own draws.
-    both = augment_batch([RandomFlip(), RandomShift(1)], X, (5,))
-    assert both.shape == X.shape and not np.array_equal(both, X)
+
+
+def test_a_list_applies_its_transforms_in_order():
+    """Transform ``i`` of a list acts on the output of transform ``i - 1``, with
+    draws hashed from the seed, ``i`` and the sample's values before any
+    transform. A flip then a shift is not a shift then a flip: the flip
+    reverses the direction of the shift."""
+    X = np.random.RandomState(0).rand(200, 1, 6, 6)
+    keys = sample_keys(X.reshape(len(X), -1))
+    shift, flip = RandomShift(1), RandomFlip()
+    u0 = _uniforms(keys, mix_seed(5, 0), shift.n_draws)
+    u1 = _uniforms(keys, mix_seed(5, 1), flip.n_draws)
+    expected = flip._apply(shift._apply(X, u0), u1)
+    np.testing.assert_array_equal(augment_batch([shift, flip], X, (5,)), expected)
+    reversed_order = shift._apply(flip._apply(X, u0[:, :flip.n_draws]), u1[:, :shift.n_draws])
+    assert not np.array_equal(expected, reversed_order)
 
 
 def test_apply_transforms_takes_3d_images_and_leaves_them_alone():

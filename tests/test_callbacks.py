@@ -186,6 +186,8 @@ def test_a_stop_with_early_stopping_keeps_the_best_validation_epoch(few_digits):
     best = int(np.argmax(clf.validation_scores_))
     assert best < 4
     assert_array_equal(clf.predict_proba(X), recorder.fitted[best].predict_proba(X))
+    # The tasks report the data as passed, the validation hold-out included.
+    assert all(X_seen is X and y_seen is y for X_seen, y_seen, _ in recorder.data)
 
 
 @needs_callbacks
@@ -346,3 +348,46 @@ def test_without_sklearn_callback_set_callbacks_names_the_version_and_fit_works(
     errors = re.findall(r"ImportError: (\w+)\.set_callbacks needs scikit-learn >= 1\.9", proc.stdout)
     assert errors == ["NumpyCNNClassifier", "NumpyCNNRegressor"], proc.stdout
     assert float(re.search(r"accuracy: ([\d.]+)", proc.stdout)[1]) > 0.5
+
+
+@needs_callbacks
+def test_the_fitted_copy_is_made_only_for_hooks_that_ask_for_it(few_digits, monkeypatch):
+    """Copying the network takes time: an epoch's task copies it only when a
+    hook takes ``fitted_estimator``."""
+    from skcnn import _callbacks
+
+    X, y = few_digits
+    calls = []
+    original = _callbacks._EpochTasks.snapshot
+
+    def counting(self):
+        calls.append(self._epoch)
+        return original(self)
+
+    monkeypatch.setattr(_callbacks._EpochTasks, "snapshot", counting)
+
+    class Silent(Recorder):
+        def on_fit_task_end(self, estimator, context, *, X=None, y=None, metadata=None):
+            self.events.append(("end", context.task_name, context.task_id))
+
+    silent = Silent()
+    tiny(max_iter=3).set_callbacks(silent).fit(X, y)
+    assert [e[1] for e in silent.events if e[0] == "end"] == ["epoch"] * 3 + ["fit"]
+    assert calls == []
+    tiny(max_iter=3).set_callbacks(Recorder()).fit(X, y)
+    assert len(calls) == 3 + 1  # every epoch, and the fit
+
+
+@needs_callbacks
+def test_verbose_prints_the_same_lines_with_callbacks(few_digits, capsys):
+    X, y = few_digits
+
+    def lines(clf):
+        clf.fit(X, y)
+        # Every line but the times, which vary.
+        return [re.sub(r"[\d.]+ ?s\b", "", line) for line in capsys.readouterr().out.splitlines()]
+
+    plain = lines(tiny(max_iter=3, verbose=True))
+    with_callbacks = lines(tiny(max_iter=3, verbose=True).set_callbacks(Recorder()))
+    assert len([line for line in plain if line.startswith("Iteration")]) == 3, plain
+    assert with_callbacks == plain
