@@ -376,7 +376,29 @@ class Conv2D(Layer):
         )
 
 
-class MaxPool2D(Layer):
+class _Pool2D(Layer):
+    """Window geometry shared by MaxPool2D and AvgPool2D (floor mode, no padding)."""
+
+    def __init__(self, pool_size=2, stride=None):
+        super().__init__()
+        self.pool_size = as_pair(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
+
+    def compute_output_shape(self, input_shape):
+        c, h, w = _check_image_shape(self, input_shape)
+        ph, pw = self.pool_size
+        if ph > h or pw > w:
+            raise ValueError(
+                f"{type(self).__name__}: pool_size={self.pool_size} is larger than the "
+                f"input ({h}, {w})."
+            )
+        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(pool_size={self.pool_size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
     """2-D max-pooling (as ``torch.nn.MaxPool2d``, floor mode, no padding).
 
     The gradient of each window goes to exactly one input: the first maximum
@@ -389,20 +411,6 @@ class MaxPool2D(Layer):
     stride : int, tuple of (int, int) or None, default=None
         Step between windows; ``None`` means ``pool_size``.
     """
-
-    def __init__(self, pool_size=2, stride=None):
-        super().__init__()
-        self.pool_size = as_pair(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
-
-    def compute_output_shape(self, input_shape):
-        c, h, w = _check_image_shape(self, input_shape)
-        ph, pw = self.pool_size
-        if ph > h or pw > w:
-            raise ValueError(
-                f"MaxPool2D: pool_size={self.pool_size} is larger than the input ({h}, {w})."
-            )
-        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
     def forward(self, X, training=False):
         blocked = isinstance(X, _PoolBlocks)  # from the Conv2D before (see Conv2D.pool_blocks)
@@ -420,9 +428,6 @@ class MaxPool2D(Layer):
             _nhwc(dY), x, out, self.pool_size, self.stride, self._ws(True), blocked
         )
         return _PoolBlocks(dx) if blocked else _nchw(dx)
-
-    def __repr__(self):
-        return f"MaxPool2D(pool_size={self.pool_size}, stride={self.stride})"
 
 
 class Flatten(Layer):
