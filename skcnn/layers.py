@@ -38,6 +38,8 @@ Examples
 """
 
 import copy
+import math
+import numbers
 
 import numpy as np
 from scipy.special import expit
@@ -102,6 +104,19 @@ def _check_image_shape(layer, input_shape):
             f"Received input_shape={tuple(input_shape)!r}."
         )
     return tuple(int(s) for s in input_shape)
+
+
+def _check_float(value, name, valid, condition):
+    """``value`` as a float; a ValueError naming ``name`` and the value unless
+    it is a finite real number (not a bool) for which ``valid`` holds."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not valid(value)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a float {condition}. Received {name}={value!r}.")
+    return float(value)
 
 
 class _PoolBlocks:
@@ -545,13 +560,7 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5):
         super().__init__()
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, (int, float, np.integer, np.floating))
-            or not 0 <= rate < 1
-        ):
-            raise ValueError(f"rate must be a float in [0, 1). Received rate={rate!r}.")
-        self.rate = float(rate)
+        self.rate = _check_float(rate, "rate", lambda v: 0 <= v < 1, "in [0, 1)")
         self.seed = 0
 
     def build(self, input_shape, rng, dtype):
