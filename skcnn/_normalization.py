@@ -50,8 +50,7 @@ class _BatchNorm(Layer):
         self.weight = self.bias = self.running_mean = self.running_var = None
 
     def build(self, input_shape, rng, dtype):
-        self.output_shape = self.compute_output_shape(input_shape)
-        self.input_shape = tuple(int(s) for s in input_shape)
+        super().build(input_shape, rng, dtype)
         c = self.input_shape[0]
         self.weight = np.ones(c, dtype=dtype)
         self.bias = np.zeros(c, dtype=dtype)
