@@ -370,6 +370,19 @@ def pool_views(x, pool_size, stride):
     ]
 
 
+def pool_grad_views(dx, pool_size, stride):
+    """``pool_views`` of an input gradient ``dx`` about to be written, and
+    whether the windows overlap (then the views must be added to, not copied
+    into). Zeroes ``dx`` unless the windows tile it exactly.
+    """
+    h, w = dx.shape[1:3]
+    ph, pw = pool_size
+    sh, sw = stride
+    if not ((sh, sw) == (ph, pw) and h % ph == 0 and w % pw == 0):
+        dx.fill(0)
+    return pool_views(dx, pool_size, stride), sh < ph or sw < pw
+
+
 def block_views(x):
     """The window-offset views of pool-blocked memory ``(N, bh, bw, Ho, Wo, C)``.
 
@@ -409,17 +422,10 @@ def maxpool2d_backward(dout, x, out, pool_size, stride, ws=None, blocked=False):
     """
     dx = _empty(ws, "dx", x.shape, dout.dtype)
     if blocked:
-        views, dviews = block_views(x), block_views(dx)
-        overlapping, tiles = False, True
+        views, dviews, overlapping = block_views(x), block_views(dx), False
     else:
-        h, w = x.shape[1:3]
-        ph, pw = pool_size
-        sh, sw = stride
-        overlapping = sh < ph or sw < pw
-        tiles = (sh, sw) == (ph, pw) and h % ph == 0 and w % pw == 0
-        views, dviews = pool_views(x, pool_size, stride), pool_views(dx, pool_size, stride)
-    if not tiles:
-        dx.fill(0)
+        views = pool_views(x, pool_size, stride)
+        dviews, overlapping = pool_grad_views(dx, pool_size, stride)
     winner = _empty(ws, "winner", out.shape, bool)
     free = _empty(ws, "free", out.shape, bool)  # outputs whose window has no winner yet
     last = len(views) - 1
@@ -652,17 +658,11 @@ def avgpool2d_forward(x, pool_size, stride, ws=None):
 
 def avgpool2d_backward(dout, input_shape, pool_size, stride, ws=None):
     """Spread each output gradient evenly over its window (NHWC)."""
-    n, h, w, c = input_shape
-    ph, pw = pool_size
-    sh, sw = stride
     dx = _empty(ws, "dx", input_shape, dout.dtype)
-    tiles = (sh, sw) == (ph, pw) and h % ph == 0 and w % pw == 0
-    if not tiles:
-        dx.fill(0)
+    dviews, overlapping = pool_grad_views(dx, pool_size, stride)
     share = _empty(ws, "share", dout.shape, dout.dtype)
-    np.divide(dout, ph * pw, out=share)
-    overlapping = sh < ph or sw < pw
-    for dview in pool_views(dx, pool_size, stride):
+    np.divide(dout, len(dviews), out=share)
+    for dview in dviews:
         if overlapping:
             dview += share
         else:

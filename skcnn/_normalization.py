@@ -15,8 +15,6 @@ batch's statistics weigh every sample by its weight, and a batch computes
 what PyTorch computes on the same batch with every sample repeated.
 """
 
-import numbers
-
 import numpy as np
 
 from ._functional import (
@@ -26,18 +24,7 @@ from ._functional import (
     batchnorm_normalize,
     combine_moments,
 )
-from .layers import Layer, _check_image_shape, _nchw, _nhwc
-
-
-def _check_float(value, name, valid, condition):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or not valid(value)
-    ):
-        raise ValueError(f"{name} must be a float {condition}. Received {name}={value!r}.")
-    return float(value)
+from .layers import Layer, _check_float, _check_image_shape, _nchw, _nhwc
 
 
 class _BatchNorm(Layer):
@@ -63,8 +50,7 @@ class _BatchNorm(Layer):
         self.weight = self.bias = self.running_mean = self.running_var = None
 
     def build(self, input_shape, rng, dtype):
-        self.output_shape = self.compute_output_shape(input_shape)
-        self.input_shape = tuple(int(s) for s in input_shape)
+        super().build(input_shape, rng, dtype)
         c = self.input_shape[0]
         self.weight = np.ones(c, dtype=dtype)
         self.bias = np.zeros(c, dtype=dtype)

@@ -6,19 +6,11 @@ channels-last memory; the global pools return ``(N, C)`` arrays.
 
 import numpy as np
 
-from ._functional import as_pair, avgpool2d_backward, avgpool2d_forward, output_length
-from .layers import Layer, _check_image_shape, _nchw, _nhwc
+from ._functional import avgpool2d_backward, avgpool2d_forward
+from .layers import Layer, _check_image_shape, _nchw, _nhwc, _Pool2D
 
 
-def _check_pool_fits(layer, pool_size, h, w):
-    if pool_size[0] > h or pool_size[1] > w:
-        raise ValueError(
-            f"{type(layer).__name__}: pool_size={pool_size} is larger than the "
-            f"input ({h}, {w})."
-        )
-
-
-class AvgPool2D(Layer):
+class AvgPool2D(_Pool2D):
     """2-D average pooling (as ``torch.nn.AvgPool2d``: floor mode, no padding).
 
     Each output is the mean of its window; backward spreads its gradient
@@ -31,17 +23,6 @@ class AvgPool2D(Layer):
     stride : int, tuple of (int, int) or None, default=None
         Step between windows; ``None`` means ``pool_size``.
     """
-
-    def __init__(self, pool_size=2, stride=None):
-        super().__init__()
-        self.pool_size = as_pair(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
-
-    def compute_output_shape(self, input_shape):
-        c, h, w = _check_image_shape(self, input_shape)
-        _check_pool_fits(self, self.pool_size, h, w)
-        ph, pw = self.pool_size
-        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
     def forward(self, X, training=False):
         x = _nhwc(X)
@@ -56,9 +37,6 @@ class AvgPool2D(Layer):
             return None
         dx = avgpool2d_backward(_nhwc(dY), shape, self.pool_size, self.stride, self._ws(True))
         return _nchw(dx)
-
-    def __repr__(self):
-        return f"AvgPool2D(pool_size={self.pool_size}, stride={self.stride})"
 
 
 def _pixels_by_channel(X):

@@ -38,6 +38,8 @@ Examples
 """
 
 import copy
+import math
+import numbers
 
 import numpy as np
 from scipy.special import expit
@@ -102,6 +104,19 @@ def _check_image_shape(layer, input_shape):
             f"Received input_shape={tuple(input_shape)!r}."
         )
     return tuple(int(s) for s in input_shape)
+
+
+def _check_float(value, name, valid, condition):
+    """``value`` as a float; a ValueError naming ``name`` and the value unless
+    it is a finite real number (not a bool) for which ``valid`` holds."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not valid(value)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(f"{name} must be a float {condition}. Received {name}={value!r}.")
+    return float(value)
 
 
 class _PoolBlocks:
@@ -376,7 +391,29 @@ class Conv2D(Layer):
         )
 
 
-class MaxPool2D(Layer):
+class _Pool2D(Layer):
+    """Window geometry shared by MaxPool2D and AvgPool2D (floor mode, no padding)."""
+
+    def __init__(self, pool_size=2, stride=None):
+        super().__init__()
+        self.pool_size = as_pair(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
+
+    def compute_output_shape(self, input_shape):
+        c, h, w = _check_image_shape(self, input_shape)
+        ph, pw = self.pool_size
+        if ph > h or pw > w:
+            raise ValueError(
+                f"{type(self).__name__}: pool_size={self.pool_size} is larger than the "
+                f"input ({h}, {w})."
+            )
+        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(pool_size={self.pool_size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
     """2-D max-pooling (as ``torch.nn.MaxPool2d``, floor mode, no padding).
 
     The gradient of each window goes to exactly one input: the first maximum
@@ -389,20 +426,6 @@ class MaxPool2D(Layer):
     stride : int, tuple of (int, int) or None, default=None
         Step between windows; ``None`` means ``pool_size``.
     """
-
-    def __init__(self, pool_size=2, stride=None):
-        super().__init__()
-        self.pool_size = as_pair(pool_size, "pool_size")
-        self.stride = self.pool_size if stride is None else as_pair(stride, "stride")
-
-    def compute_output_shape(self, input_shape):
-        c, h, w = _check_image_shape(self, input_shape)
-        ph, pw = self.pool_size
-        if ph > h or pw > w:
-            raise ValueError(
-                f"MaxPool2D: pool_size={self.pool_size} is larger than the input ({h}, {w})."
-            )
-        return (c, output_length(h, ph, self.stride[0]), output_length(w, pw, self.stride[1]))
 
     def forward(self, X, training=False):
         blocked = isinstance(X, _PoolBlocks)  # from the Conv2D before (see Conv2D.pool_blocks)
@@ -420,9 +443,6 @@ class MaxPool2D(Layer):
             _nhwc(dY), x, out, self.pool_size, self.stride, self._ws(True), blocked
         )
         return _PoolBlocks(dx) if blocked else _nchw(dx)
-
-    def __repr__(self):
-        return f"MaxPool2D(pool_size={self.pool_size}, stride={self.stride})"
 
 
 class Flatten(Layer):
@@ -540,13 +560,7 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5):
         super().__init__()
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, (int, float, np.integer, np.floating))
-            or not 0 <= rate < 1
-        ):
-            raise ValueError(f"rate must be a float in [0, 1). Received rate={rate!r}.")
-        self.rate = float(rate)
+        self.rate = _check_float(rate, "rate", lambda v: 0 <= v < 1, "in [0, 1)")
         self.seed = 0
 
     def build(self, input_shape, rng, dtype):

@@ -271,20 +271,6 @@ def test_weights_of_one_give_the_bits_of_no_weights(dtype):
         np.testing.assert_array_equal(x, y)
 
 
-def test_batchnorm_input_grad_false_fills_grads_and_returns_none():
-    rng = np.random.RandomState(2)
-    a, b = BatchNorm2D(), BatchNorm2D()
-    for layer in (a, b):
-        layer.build((3, 4, 4), np.random.RandomState(0), np.float64)
-    X, G = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
-    a.forward(X, training=True)
-    b.forward(X, training=True)
-    assert a.backward(G, input_grad=False) is None
-    b.backward(G)
-    for ga, gb in zip(a.grads, b.grads):
-        np.testing.assert_array_equal(ga, gb)
-
-
 def test_batchnorm_running_statistics_are_state_not_params():
     layer = BatchNorm2D(momentum=0.3, eps=1e-3)
     assert layer.build((4, 2, 2), np.random.RandomState(0), np.float32) == (4, 2, 2)

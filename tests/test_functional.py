@@ -390,3 +390,53 @@ def test_flush_subnormals_zeroes_only_the_subnormal_floats():
         a = np.array([tiny / 4, -tiny / 2, tiny, -tiny, 1.0, 0.0, 1e-30], dtype=dtype)
         flush_subnormals([a])
         np.testing.assert_array_equal(a, np.array([0, 0, tiny, -tiny, 1.0, 0.0, 1e-30], dtype=dtype))
+
+
+@pytest.mark.parametrize("m", [1, 255, 256, 257, 3 * 256 + 5])
+def test_column_sums_over_blocks_and_the_rest(m):
+    """Whole blocks of SUM_BLOCK rows and a shorter rest, with and without a
+    second factor and row weights: the float64 sums of the columns."""
+    from skcnn._functional import column_sums
+
+    rng = np.random.RandomState(m)
+    a, b = rng.standard_normal((2, m, 3))
+    w = rng.uniform(0.5, 2, size=m)
+    for got, expected in [
+        (column_sums(a), a.sum(axis=0)),
+        (column_sums(a, b), (a * b).sum(axis=0)),
+        (column_sums(a, weights=w), (w[:, None] * a).sum(axis=0)),
+        (column_sums(a, b, w), (w[:, None] * a * b).sum(axis=0)),
+    ]:
+        assert got.dtype == np.float64 and got.shape == (3,)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_column_sums_in_float32_are_far_closer_than_one_gemv():
+    import math
+
+    from skcnn._functional import column_sums
+
+    a = (np.random.RandomState(0).rand(100_000, 4) + 1).astype(np.float32)
+    exact = np.array([math.fsum(a[:, j].astype(np.float64)) for j in range(4)])
+    blocked = np.abs(column_sums(a) - exact).max()
+    one_gemv = np.abs((np.ones(len(a), dtype=np.float32) @ a).astype(np.float64) - exact).max()
+    assert blocked * 30 < one_gemv
+
+
+def test_combine_moments_gives_the_moments_of_the_union():
+    from skcnn._functional import batchnorm_moments, combine_moments
+
+    rng = np.random.RandomState(1)
+    rows = rng.standard_normal((50, 3)) * 3 + 2
+    w = rng.uniform(0.5, 2, size=50)
+    for weights in (None, w):
+        whole, _ = batchnorm_moments(rows, weights=weights)
+        parts = [
+            batchnorm_moments(rows[s], weights=None if weights is None else weights[s])[0]
+            for s in (slice(0, 7), slice(7, 30), slice(30, 50))
+        ]
+        combined = combine_moments(parts)
+        assert combined[0] == pytest.approx(whole[0], rel=1e-15)
+        np.testing.assert_allclose(combined[1], whole[1], rtol=1e-12)
+        np.testing.assert_allclose(combined[2], whole[2], rtol=1e-12)
+        assert combine_moments(parts[:1]) is parts[0]

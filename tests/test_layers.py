@@ -14,10 +14,14 @@ from gradcheck import numerical_gradient
 
 from skcnn import _functional
 from skcnn.layers import (
+    AvgPool2D,
+    BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
     Identity,
     Logistic,
     MaxPool2D,
@@ -517,7 +521,11 @@ def test_flatten_of_conv_output_is_chw_order():
 def test_input_grad_false_fills_grads_and_returns_none():
     rng = np.random.RandomState(15)
     X = rng.standard_normal((2, 2, 5, 5))
-    for make in (lambda: Conv2D(3, padding=1), lambda: MaxPool2D(2), ReLU, Flatten):
+    makers = (
+        lambda: Conv2D(3, padding=1), lambda: MaxPool2D(2), ReLU, Flatten, BatchNorm2D,
+        lambda: AvgPool2D(2), GlobalAvgPool2D, GlobalMaxPool2D,
+    )
+    for make in makers:
         layer_a, layer_b = build(make(), (2, 5, 5)), build(make(), (2, 5, 5))
         G = rng.standard_normal(layer_a.forward(X).shape)
         layer_a.forward(X, training=True)
