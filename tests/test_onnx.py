@@ -279,9 +279,7 @@ def test_multilabel_model(data):
     """A sigmoid per label, and labels where the probability is above 0.5."""
     X, y, X_test, _ = data
     model = NumpyCNNClassifier(**TINY).fit(X, _multilabel_y(y))
-    label, proba = run(model, X_test, options={"zipmap": False})
-    np.testing.assert_allclose(proba, model.predict_proba(X_test), rtol=0, atol=ATOL)
-    np.testing.assert_array_equal(label, model.predict(X_test))
+    label, proba = assert_classifier_matches(model, X_test)
     assert label.dtype == np.int64 and label.shape == (len(X_test), 3)
     zipped_label, zipped = run(model, X_test)  # zipmap: a {column: p} dict per sample
     np.testing.assert_array_equal(zipped_label, label)
