@@ -16,9 +16,11 @@ What the graph computes:
   as ``predict`` uses them). A layer without one fails the export with a
   message naming it.
 - Classifier outputs in skl2onnx's conventions, as for MLPClassifier:
-  ``label`` (``predict``) and ``probabilities`` (``predict_proba``), the
-  latter as a list of ``{class: probability}`` dicts unless the option
-  ``{"zipmap": False}`` (an array) or ``"columns"`` is passed to ``to_onnx``.
+  ``label`` (``predict``) and ``probabilities`` (``predict_proba``, an
+  array) with the option ``{"zipmap": False}``; by default
+  ``output_label`` and ``output_probability``, the latter a list of
+  ``{class: probability}`` dicts (one output per class with
+  ``{"zipmap": "columns"}``).
   Regressor: ``variable``, ``predict``'s values in its shape: ``(n,)`` for a
   model fitted on 1-D ``y``, ``(n, n_outputs)`` otherwise.
 

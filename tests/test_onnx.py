@@ -308,6 +308,27 @@ def test_nocl_labels_are_indices(data):
     np.testing.assert_array_equal(label, model.predict(X_test) - 10)
 
 
+@pytest.mark.parametrize(
+    "task, options, outputs",
+    [
+        ("classifier", None, ["output_label", "output_probability"]),
+        ("classifier", {"zipmap": False}, ["label", "probabilities"]),
+        ("regressor", None, ["variable"]),
+    ],
+    ids=["zipmap", "no-zipmap", "regressor"],
+)
+def test_graph_interface(data, task, options, outputs):
+    """The names of the input and outputs (skl2onnx's, as for MLPClassifier),
+    and only operators of ONNX's standard domains: onnxruntime runs the graph
+    without skcnn or scikit-learn."""
+    X, y, _, _ = data
+    estimator = NumpyCNNClassifier if task == "classifier" else NumpyCNNRegressor
+    onx = to_onnx(estimator(**TINY).fit(X, y), X[:1], options=options)
+    assert [i.name for i in onx.graph.input] == ["X"]
+    assert [o.name for o in onx.graph.output] == outputs
+    assert {node.domain for node in onx.graph.node} <= {"", "ai.onnx.ml"}
+
+
 # ----------------------------------------------------------------- regressors
 
 
