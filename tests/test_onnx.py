@@ -370,15 +370,21 @@ def test_layer_without_converter(data, monkeypatch):
         to_onnx(model, X[:1])
 
 
-def test_subclass_needs_its_own_converter(data):
+def test_subclass_needs_its_own_converter(data, monkeypatch):
+    """A subclass is not exported with its parent's converter; once it has
+    its own, the export uses it."""
     class LeakyReLU(ReLU):
         pass
 
     layers = _stack(Conv2D(2, 3), LeakyReLU(), Flatten(), Dense(2))
     model = NumpyCNNClassifier(layers=layers, image_shape=(1, 5, 5), max_iter=1, random_state=0)
-    model.fit(np.random.RandomState(0).rand(20, 25), np.arange(20) % 2)
+    X = np.random.RandomState(0).rand(20, 25).astype(np.float32)
+    model.fit(X, np.arange(20) % 2)
     with pytest.raises(NotImplementedError, match="layer 1, LeakyReLU.*register_layer_converter"):
-        to_onnx(model, np.zeros((1, 25), np.float32))
+        to_onnx(model, X[:1])
+    monkeypatch.setitem(skcnn.onnx.LAYER_CONVERTERS, LeakyReLU, None)  # removed after the test
+    skcnn.onnx.register_layer_converter(LeakyReLU)(skcnn.onnx.LAYER_CONVERTERS[ReLU])
+    assert_classifier_matches(model, X)
 
 
 def test_register_layer_converter(data, monkeypatch):
