@@ -76,12 +76,11 @@ def torch_twin(net, model, X, y):
     trainer = TorchTrainer(net, X[:1], y[:1])
     convs = [m for m in trainer.model if isinstance(m, torch.nn.Conv2d)]
     linears = [m for m in trainer.model if isinstance(m, torch.nn.Linear)]
-    weighted = [layer for layer in model.layers_ if getattr(layer, "weight", None) is not None]
     with torch.no_grad():
-        for module, layer in zip(convs + linears, weighted, strict=True):
-            weight = layer.weight if module in convs else layer.weight.T  # Dense is (in, out)
+        for module, weight, bias in zip(convs + linears, model.coefs_, model.intercepts_, strict=True):
+            weight = weight if module in convs else weight.T  # Dense is (in, out)
             module.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-            module.bias.copy_(torch.from_numpy(layer.bias))
+            module.bias.copy_(torch.from_numpy(bias))
     return trainer
 
 

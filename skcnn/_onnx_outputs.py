@@ -61,20 +61,11 @@ def classifier_outputs(model, graph, logits, labels):
 
 
 def classifier_kind(model):
-    """``"multilabel"``, ``"binary"`` (one logit column) or ``"softmax"``."""
-    n_columns = model.coefs_[-1].shape[1]
-    if getattr(model, "_multilabel", False):
+    """``"multilabel"``, ``"binary"`` (one logit column) or ``"softmax"``, as
+    the classifier's own ``_multilabel`` and ``_logistic_outputs`` decide."""
+    if model._multilabel:
         return "multilabel"
-    n_classes = len(model.classes_)
-    if n_columns == 1 and n_classes == 2:
-        return "binary"
-    if n_columns == n_classes:
-        return "softmax"
-    raise NotImplementedError(
-        f"Cannot export {type(model).__name__} to ONNX: its output layer has "
-        f"{n_columns} columns for {n_classes} classes (classes_={model.classes_!r}), "
-        "an output layout this exporter does not know."
-    )
+    return "binary" if model._logistic_outputs() else "softmax"
 
 
 def class_labels(model):
@@ -119,10 +110,10 @@ def regressor_outputs(model, graph, out):
 
 def fitted_loss(model):
     """The loss the regressor was fitted with (``loss`` may have been set since)."""
-    return getattr(model, "_architecture", {}).get("loss", model.loss)
+    return model._architecture["loss"]
 
 
 def predicts_1d(model):
     """Whether ``predict`` returns a 1-D array (the model was fitted on 1-D ``y``)."""
-    return getattr(model, "_targets", {}).get("ndim", 2) == 1
+    return model._targets["ndim"] == 1
 

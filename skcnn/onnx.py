@@ -16,9 +16,11 @@ What the graph computes:
   as ``predict`` uses them). A layer without one fails the export with a
   message naming it.
 - Classifier outputs in skl2onnx's conventions, as for MLPClassifier:
-  ``label`` (``predict``) and ``probabilities`` (``predict_proba``), the
-  latter as a list of ``{class: probability}`` dicts unless the option
-  ``{"zipmap": False}`` (an array) or ``"columns"`` is passed to ``to_onnx``.
+  ``label`` (``predict``) and ``probabilities`` (``predict_proba``, an
+  array) with the option ``{"zipmap": False}``; by default
+  ``output_label`` and ``output_probability``, the latter a list of
+  ``{class: probability}`` dicts (one output per class with
+  ``{"zipmap": "columns"}``).
   Regressor: ``variable``, ``predict``'s values in its shape: ``(n,)`` for a
   model fitted on 1-D ``y``, ``(n, n_outputs)`` otherwise.
 
@@ -68,7 +70,6 @@ from ._classifier import NumpyCNNClassifier
 from ._onnx_layers import LAYER_CONVERTERS, check_layers, convert_layers, register_layer_converter
 from ._onnx_outputs import (
     class_labels,
-    classifier_kind,
     classifier_outputs,
     predicts_1d,
     regressor_outputs,
@@ -189,22 +190,21 @@ def _classifier_shapes(operator):
     _check_convertible(operator)
     model = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
-    kind = classifier_kind(model)
-    n_columns = model.coefs_[-1].shape[1]
-    if kind == "multilabel":
-        label = Int64TensorType([n, n_columns])
+    n_classes = len(model.classes_)  # the labels' count, for multilabel
+    if model._multilabel:
+        label = Int64TensorType([n, n_classes])
     else:
         strings = _labels(operator.scope_inst, model).dtype.kind == "U"
         label = (StringTensorType if strings else Int64TensorType)([n])
     operator.outputs[0].set_type(label)
-    operator.outputs[1].type.shape = [n, 2 if kind == "binary" else n_columns]
+    operator.outputs[1].type.shape = [n, n_classes]
 
 
 def _regressor_shapes(operator):
     _check_convertible(operator)
     model = operator.raw_operator
     n = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type.shape = [n] if predicts_1d(model) else [n, model.coefs_[-1].shape[1]]
+    operator.outputs[0].type.shape = [n] if predicts_1d(model) else [n, model.n_outputs_]
 
 
 # ------------------------------------------------------------------ converters
@@ -241,7 +241,7 @@ def _labels(scope, model):
 def _convert_classifier(scope, operator, container):
     model = operator.raw_operator
     graph, logits = _network(scope, operator, container)
-    labels = None if classifier_kind(model) == "multilabel" else _labels(scope, model)
+    labels = None if model._multilabel else _labels(scope, model)
     label, proba = classifier_outputs(model, graph, logits, labels)
     graph.node("Identity", [label], output=operator.outputs[0].full_name)
     _write(graph, proba, operator.outputs[1])

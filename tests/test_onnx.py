@@ -21,6 +21,7 @@ from skl2onnx import to_onnx  # noqa: E402
 import skcnn.layers  # noqa: E402
 import skcnn.onnx  # noqa: E402
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
+from skcnn._persistence import _public_subclasses  # noqa: E402
 from skcnn.layers import (  # noqa: E402
     AvgPool2D,
     BatchNorm1D,
@@ -160,7 +161,7 @@ NEW_LAYER_STACKS = {
         Conv2D(4, 3, padding="same"), BatchNorm2D(), ReLU(),
         AvgPool2D(3, stride=2),                         # 8x8 -> 3x3, row 7 dropped
         AvgPool2D((2, 3), stride=(1, 2)),               # 3x3 -> 2x1
-        Flatten(), Dropout(0.1), Dense(16), BatchNorm1D(momentum=0.5), ReLU(),
+        Flatten(), Dropout(0.1), Dense(16), BatchNorm1D(momentum=0.5), Identity(), ReLU(),
     ),
 }
 # Batch norm learns slowly from its initial state: a larger step and more
@@ -200,12 +201,12 @@ def test_layer_lists(data, stack, task):
 
 
 def test_every_layer_class_converts():
-    """Each public layer class of skcnn.layers has its converter."""
-    classes = [getattr(skcnn.layers, name) for name in skcnn.layers.__all__]
-    layers = [c for c in classes if isinstance(c, type) and issubclass(c, skcnn.layers.Layer)
-              and c is not skcnn.layers.Layer]
-    assert len(layers) == 14
-    assert [c.__name__ for c in layers if c not in skcnn.onnx.LAYER_CONVERTERS] == []
+    """Each public layer class of skcnn.layers has its converter, and the
+    stacks of ``test_layer_lists`` hold every one of them."""
+    classes = set(_public_subclasses(skcnn.layers, skcnn.layers.Layer))
+    assert [c.__name__ for c in classes if c not in skcnn.onnx.LAYER_CONVERTERS] == []
+    in_stacks = {type(layer) for stack in NEW_LAYER_STACKS.values() for _, layer in stack}
+    assert sorted(c.__name__ for c in classes - in_stacks) == []
 
 
 def test_layer_list_pipeline(data):
@@ -278,9 +279,7 @@ def test_multilabel_model(data):
     """A sigmoid per label, and labels where the probability is above 0.5."""
     X, y, X_test, _ = data
     model = NumpyCNNClassifier(**TINY).fit(X, _multilabel_y(y))
-    label, proba = run(model, X_test, options={"zipmap": False})
-    np.testing.assert_allclose(proba, model.predict_proba(X_test), rtol=0, atol=ATOL)
-    np.testing.assert_array_equal(label, model.predict(X_test))
+    label, proba = assert_classifier_matches(model, X_test)
     assert label.dtype == np.int64 and label.shape == (len(X_test), 3)
     zipped_label, zipped = run(model, X_test)  # zipmap: a {column: p} dict per sample
     np.testing.assert_array_equal(zipped_label, label)
@@ -307,6 +306,27 @@ def test_nocl_labels_are_indices(data):
     model = NumpyCNNClassifier(**TINY).fit(X, y + 10)
     label, _ = run(model, X_test, options={"zipmap": False, "nocl": True})
     np.testing.assert_array_equal(label, model.predict(X_test) - 10)
+
+
+@pytest.mark.parametrize(
+    "task, options, outputs",
+    [
+        ("classifier", None, ["output_label", "output_probability"]),
+        ("classifier", {"zipmap": False}, ["label", "probabilities"]),
+        ("regressor", None, ["variable"]),
+    ],
+    ids=["zipmap", "no-zipmap", "regressor"],
+)
+def test_graph_interface(data, task, options, outputs):
+    """The names of the input and outputs (skl2onnx's, as for MLPClassifier),
+    and only operators of ONNX's standard domains: onnxruntime runs the graph
+    without skcnn or scikit-learn."""
+    X, y, _, _ = data
+    estimator = NumpyCNNClassifier if task == "classifier" else NumpyCNNRegressor
+    onx = to_onnx(estimator(**TINY).fit(X, y), X[:1], options=options)
+    assert [i.name for i in onx.graph.input] == ["X"]
+    assert [o.name for o in onx.graph.output] == outputs
+    assert {node.domain for node in onx.graph.node} <= {"", "ai.onnx.ml"}
 
 
 # ----------------------------------------------------------------- regressors
@@ -350,15 +370,21 @@ def test_layer_without_converter(data, monkeypatch):
         to_onnx(model, X[:1])
 
 
-def test_subclass_needs_its_own_converter(data):
+def test_subclass_needs_its_own_converter(data, monkeypatch):
+    """A subclass is not exported with its parent's converter; once it has
+    its own, the export uses it."""
     class LeakyReLU(ReLU):
         pass
 
     layers = _stack(Conv2D(2, 3), LeakyReLU(), Flatten(), Dense(2))
     model = NumpyCNNClassifier(layers=layers, image_shape=(1, 5, 5), max_iter=1, random_state=0)
-    model.fit(np.random.RandomState(0).rand(20, 25), np.arange(20) % 2)
+    X = np.random.RandomState(0).rand(20, 25).astype(np.float32)
+    model.fit(X, np.arange(20) % 2)
     with pytest.raises(NotImplementedError, match="layer 1, LeakyReLU.*register_layer_converter"):
-        to_onnx(model, np.zeros((1, 25), np.float32))
+        to_onnx(model, X[:1])
+    monkeypatch.setitem(skcnn.onnx.LAYER_CONVERTERS, LeakyReLU, None)  # removed after the test
+    skcnn.onnx.register_layer_converter(LeakyReLU)(skcnn.onnx.LAYER_CONVERTERS[ReLU])
+    assert_classifier_matches(model, X)
 
 
 def test_register_layer_converter(data, monkeypatch):
