@@ -11,4 +11,4 @@ if importlib.util.find_spec("matplotlib") is None:
 # The ONNX export needs the optional 'onnx' extra (skl2onnx, onnxruntime): without
 # it skcnn.onnx is not collected (tests/test_onnx.py skips with a reason).
 if importlib.util.find_spec("skl2onnx") is None or importlib.util.find_spec("onnxruntime") is None:
-    collect_ignore += ["skcnn/onnx.py", "skcnn/_onnx_outputs.py"]
+    collect_ignore.append("skcnn/onnx")

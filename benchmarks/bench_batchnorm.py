@@ -31,7 +31,7 @@ import numpy as np
 from _machine import cpu_model, load_average, numpy_blas, skcnn_version
 from threadpoolctl import threadpool_limits
 
-from skcnn import _parallel
+from skcnn._training import parallel as _parallel
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential
 from skcnn.datasets import load_mnist

@@ -45,7 +45,7 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
-import skcnn._parallel
+import skcnn._training.parallel
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 
@@ -612,7 +612,7 @@ def main(argv=None):
         return
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     if args.no_worker_processes:
-        skcnn._parallel.USE_PROCESSES = False
+        skcnn._training.parallel.USE_PROCESSES = False
     frameworks = ["skcnn", "mlp"] if torch is None or args.no_torch else ["skcnn", "torch", "mlp"]
     # skcnn trains epoch by epoch (partial_fit), alternated with the other
     # frameworks: its worker processes are kept from one epoch to the next,

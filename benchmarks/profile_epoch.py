@@ -3,7 +3,7 @@
 Trains nets A and B of issue 3 ("Speed") on real MNIST digits (float32,
 batch 64, Adam) and times every piece of each epoch by wrapping, from
 outside and on this model only, the layers' ``forward`` / ``backward``, the
-convolution kernels of :mod:`skcnn._functional` they call, the loss, the
+convolution kernels of :mod:`skcnn._functional.conv` they call, the loss, the
 optimizer's ``step`` and the estimator's epoch loop. skcnn itself is not
 modified. Prints two markdown tables per net: every timed region (with the
 GFLOP/s of the GEMM-bound ones) and the same time grouped by kind of
@@ -15,7 +15,7 @@ so the rows add up to the epoch. The numbers are the mean over ``--epochs``
 epochs, after one untimed warm-up call that builds the model. The profile runs
 on one thread (``--threads`` BLAS threads): it measures the work. In training,
 skcnn splits every batch into shards that its threads run side by side
-(``skcnn._parallel``), so on n cores an epoch takes about this work / n, plus
+(``skcnn._training.parallel``), so on n cores an epoch takes about this work / n, plus
 the optimizer's share. Run it as::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_epoch.py
@@ -30,10 +30,10 @@ from collections import defaultdict
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+import skcnn._functional.conv
 import skcnn._loss
-import skcnn._functional
-import skcnn._parallel
-import skcnn.layers
+import skcnn._training.parallel
+import skcnn.layers._conv
 from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
@@ -171,11 +171,11 @@ def instrument(clf, profiler, restore):
         return lambda parent: f"{parent} > {label}"
 
     for owner, attr, name in [
-        (skcnn._functional, "pad_nhwc", child("pad")),
-        (skcnn._functional, "im2col_nhwc", child("im2col")),
-        (skcnn.layers, "conv2d_backward_input", child("dX")),
+        (skcnn._functional.conv, "pad_nhwc", child("pad")),
+        (skcnn._functional.conv, "im2col_nhwc", child("im2col")),
+        (skcnn.layers._conv, "conv2d_backward_input", child("dX")),
         (skcnn._loss.SoftmaxCrossEntropy, "__call__", "loss (softmax cross-entropy)"),
-        (skcnn._parallel.ShardedStep, "optimizer_step", "optimizer step (Adam)"),
+        (skcnn._training.parallel.ShardedStep, "optimizer_step", "optimizer step (Adam)"),
     ]:
         original = getattr(owner, attr, None)
         if original is None:  # skcnn's internals moved: time the layer as a whole
@@ -206,7 +206,7 @@ def replica_with_timers(profiler, original):
     """``Layer.replica`` whose twins time their own forward / backward.
 
     Training splits each batch into shards run by replicas of the network
-    (``skcnn._parallel``); a replica copies its layer's attributes, timers
+    (``skcnn._training.parallel``); a replica copies its layer's attributes, timers
     included, which would run the original layer's methods. This rebinds them.
     """
 
@@ -236,10 +236,10 @@ def profile_net(net, X, y, epochs, seed=0):
     profiler = Profiler()
     # One thread: the timers are not thread-safe, and the profile counts work.
     restore = [
-        (skcnn._parallel, "available_threads", skcnn._parallel.available_threads),
+        (skcnn._training.parallel, "available_threads", skcnn._training.parallel.available_threads),
         (skcnn.layers.Layer, "replica", skcnn.layers.Layer.replica),
     ]
-    skcnn._parallel.available_threads = lambda: 1
+    skcnn._training.parallel.available_threads = lambda: 1
     skcnn.layers.Layer.replica = replica_with_timers(profiler, skcnn.layers.Layer.replica)
     try:
         clf.partial_fit(X[:256], y[:256], classes=classes)  # build + create the optimizer

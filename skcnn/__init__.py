@@ -2,8 +2,8 @@
 
 from ._classifier import NumpyCNNClassifier
 from ._persistence import SKOPS_TRUSTED_TYPES
-from ._processes import reuse_workers
 from ._regressor import NumpyCNNRegressor
+from ._training.processes import reuse_workers
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,6 @@
-"""A network given as a list of ``(name, layer)`` pairs, as Pipeline's steps.
+"""Which layers the estimator trains: a user's layer list, or the built-in network.
+
+A network given as a list of ``(name, layer)`` pairs, as Pipeline's steps:
 
 The estimator's ``layers`` parameter stays as the user passed it: these
 functions check it, copy it for a fit (``fit`` never builds, trains or
@@ -11,14 +13,10 @@ import math
 
 from sklearn.base import clone
 
-from .layers import Dense, Layer
+from .layers import ACTIVATIONS, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D
 
 #: The name of the output layer the estimator appends to every network.
 OUTPUT_NAME = "out"
-
-
-def _fail(message):
-    raise ValueError(message)
 
 
 def check_layer_list(layers, reserved):
@@ -28,7 +26,7 @@ def check_layer_list(layers, reserved):
     parameters (``set_params(name=...)`` would be ambiguous).
     """
     if not isinstance(layers, (list, tuple)) or len(layers) == 0:
-        _fail(
+        raise ValueError(
             "layers must be None or a non-empty list of (name, layer) pairs, as a "
             f"Pipeline's steps: [('conv1', Conv2D(32)), ('relu1', ReLU()), ...]. "
             f"Received layers={layers!r}."
@@ -36,18 +34,18 @@ def check_layer_list(layers, reserved):
     pairs = []
     for i, item in enumerate(layers):
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
-            _fail(
+            raise ValueError(
                 f"layers[{i}] must be a (name, layer) pair with a str name, as a "
                 f"Pipeline's steps: ('conv1', Conv2D(32)). Received layers[{i}]={item!r}."
             )
         name, layer = item
         if isinstance(layer, type) and issubclass(layer, Layer):
-            _fail(
+            raise ValueError(
                 f"Layer {name!r} is the class {layer.__name__}, not a layer: pass an "
                 f"instance, {layer.__name__}(...)."
             )
         if not isinstance(layer, Layer):
-            _fail(
+            raise ValueError(
                 f"Layer {name!r} must be a layer of skcnn.layers (an instance of "
                 f"skcnn.layers.Layer). Received {layer!r} of type {type(layer).__name__}."
             )
@@ -55,21 +53,21 @@ def check_layer_list(layers, reserved):
     names = [name for name, _ in pairs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        _fail(f"Layer names must be unique; {duplicates!r} appear more than once in layers.")
+        raise ValueError(f"Layer names must be unique; {duplicates!r} appear more than once in layers.")
     for name in names:
         if not name or "__" in name:
-            _fail(
+            raise ValueError(
                 f"Layer name {name!r} is not valid: names must be non-empty and must not "
                 "contain '__' (it separates a layer's name from its parameters, as in "
                 "set_params(conv1__filters=16))."
             )
         if name == OUTPUT_NAME:
-            _fail(
+            raise ValueError(
                 f"Layer name {name!r} is reserved for the output layer the estimator "
                 "appends; rename that layer."
             )
         if name in reserved:
-            _fail(
+            raise ValueError(
                 f"Layer name {name!r} is the name of an estimator parameter "
                 f"(set_params({name}=...) would be ambiguous); rename that layer."
             )
@@ -217,3 +215,76 @@ def continue_with(layers, spec):
     for layer, (_, _, _, free) in zip(layers, spec):
         if free:
             layer._continue_with(**dict(free))
+
+
+# ------------------------------------------------- the built-in network
+
+# The parameters that build the network when ``layers`` is None.
+NETWORK_PARAMS = (
+    "filters", "kernel_size", "pool_size", "padding", "hidden_layer_sizes", "activation", "dropout",
+)
+
+
+def build_cnn_layers(
+    input_shape,
+    n_outputs,
+    filters,
+    kernel_size,
+    pool_size,
+    padding,
+    hidden_layer_sizes,
+    activation,
+    dropout=0.0,
+):
+    """The named layers of the estimator's network, for samples of ``input_shape``.
+
+    Each entry of ``filters`` adds a block conv -> activation -> max-pool, then
+    Flatten, one Dense + activation per hidden layer size, and a Dense output
+    layer of ``n_outputs`` logits. With ``dropout > 0`` a Dropout layer of
+    that rate comes before every Dense layer. A pool window larger than its
+    input is clipped to the input, so pooling never shrinks a dimension
+    below 1; a 1 x 1 pool is left out.
+
+    With relu the block is built as conv -> pool -> relu: max-pool and relu
+    commute exactly (values, and gradients, since relu'(0) = 0 and relu keeps
+    the order and ties of positive values), and pooling first makes the
+    activation touch 4x less data.
+
+    Returns a list of ``(name, layer)`` pairs, as the estimator's ``layers``
+    parameter: ``conv1``, ``pool1``, ``relu1``, ... per block, ``flatten``,
+    ``drop1``, ``fc1``, ``relu3``, ... and ``out`` last (activations and
+    dropouts numbered through the network).
+    """
+    act = ACTIVATIONS[activation]
+    ph, pw = pool_size
+    layers = []
+    counts = {}
+
+    def add(prefix, layer):
+        counts[prefix] = counts.get(prefix, 0) + 1
+        layers.append((f"{prefix}{counts[prefix]}", layer))
+
+    shape = tuple(input_shape)
+    for i, n_filters in enumerate(filters, start=1):
+        conv = Conv2D(n_filters, kernel_size, padding=padding)
+        shape = conv.compute_output_shape(shape)
+        add("conv", conv)
+        pool = (min(ph, shape[1]), min(pw, shape[2]))
+        pool_layers = [] if pool == (1, 1) else [(f"pool{i}", MaxPool2D(pool))]
+        if activation != "relu":
+            add(activation, act())
+        layers.extend(pool_layers)
+        if activation == "relu":
+            add(activation, act())
+        for _, layer in pool_layers:
+            shape = layer.compute_output_shape(shape)
+    layers.append(("flatten", Flatten()))
+
+    for units in hidden_layer_sizes:
+        if dropout > 0:
+            add("drop", Dropout(dropout))
+        add("fc", Dense(units))
+        add(activation, act())
+    if dropout > 0:
+        add("drop", Dropout(dropout))
+    return with_output_layer(layers, n_outputs)

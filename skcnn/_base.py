@@ -6,7 +6,7 @@ MLPRegressor: input validation and image shapes, the network, the epoch
 loop with its stopping rules, divergence and Ctrl-C handling, and batched
 inference. A subclass gives its loss, how targets are checked and encoded,
 its sample weights, its validation split and score, and its predictions.
-Full-batch training (``solver="lbfgs"``) is in ``skcnn._lbfgs``:
+Full-batch training (``solver="lbfgs"``) is in ``skcnn._training.lbfgs``:
 ``BaseCNN`` inherits its ``_train_lbfgs`` from ``LbfgsTrainingMixin``.
 """
 
@@ -24,18 +24,32 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._architecture import (
-    check_shapes, continue_with, copy_layers, describe_change, layer_params, replace_layers,
+    NETWORK_PARAMS,
+    build_cnn_layers,
+    check_shapes,
+    continue_with,
+    copy_layers,
+    describe_change,
+    layer_params,
+    replace_layers,
     with_output_layer,
 )
-from ._batchnorm_stats import recompute_running_stats
-from ._batches import batch_count, canonical_batch, dense_rows, sample_label_keys
-from ._callbacks import NO_EPOCH_TASKS, epoch_tasks
-from ._functional import flush_subnormals
-from ._interrupt import deferred_interrupt
-from ._lbfgs import LbfgsTrainingMixin
-from ._network import Sequential, build_cnn_layers
-from ._parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
-from ._params import NETWORK_PARAMS, resolve_image_shape, validate_hyperparameters
+from ._network import Sequential
+from ._training.batches import batch_count, canonical_batch, dense_rows, sample_label_keys
+from ._training.batchnorm_stats import recompute_running_stats
+from ._training.callbacks import NO_EPOCH_TASKS, epoch_tasks
+from ._training.interrupt import deferred_interrupt
+from ._training.lbfgs import LbfgsTrainingMixin
+from ._training.numerics import flush_subnormals
+from ._training.parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
+from ._validation import (
+    flatten_images,
+    one_image_hint,
+    resolve_image_shape,
+    validate_hyperparameters,
+    warn_if_beyond_float32,
+    warn_if_channels_last,
+)
 from .augmentation import augment_batch, check_transforms
 from .layers import Conv2D, Dropout
 from .optimizers import SGD, Adam
@@ -52,61 +66,6 @@ EARLY_STOPPING_AUTO_MIN_SAMPLES = 5_000
 # estimator has it. The dropout rate may change; turning dropout on or off
 # may not (see _check_compatible).
 _ARCHITECTURE = tuple(key for key in NETWORK_PARAMS if key != "dropout") + ("dtype", "loss")
-
-
-def _flatten_images(X):
-    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows.
-
-    Returns the 2-D data and the ``(C, H, W)`` of one sample (None for 2-D X).
-    """
-    ndim = getattr(X, "ndim", None)
-    if ndim in (3, 4) and not issparse(X):
-        shape = tuple(int(s) for s in X.shape[1:])
-        shape = (1,) + shape if ndim == 3 else shape
-        return np.reshape(X, (X.shape[0], -1)), shape
-    return X, None
-
-
-def _warn_if_channels_last(shape):
-    """Warn when ``(C, H, W)`` looks like channels-last ``(H, W, C)`` images."""
-    c, h, w = shape
-    if w in (1, 3, 4) and w < c and w < h:
-        warnings.warn(
-            f"X holds samples of shape {shape}, read as {c} channels of {h} x {w} "
-            f"images (channels first, as PyTorch). If they are {c} x {h} images "
-            f"with {w} channels last (as PIL, matplotlib and scikit-learn's sample "
-            "images are), pass np.moveaxis(X, -1, 1) instead.",
-            UserWarning,
-            stacklevel=5,  # the user's fit / partial_fit call
-        )
-
-
-def _warn_if_beyond_float32(X):
-    """Warn when float64 ``X`` holds values float32 cannot (the default dtype refuses them)."""
-    if X.dtype != np.float64:  # validation already refused what float32 cannot hold
-        return
-    values = X.data if issparse(X) else X
-    largest = max(float(values.max()), -float(values.min())) if values.size else 0.0
-    if largest > float(np.finfo(np.float32).max):
-        warnings.warn(
-            f"X has values as large as {largest:.3g}, beyond float32's range "
-            f"({float(np.finfo(np.float32).max):.3g}): at that scale the network's "
-            "sums overflow or swamp every other term, and training cannot make "
-            "progress. Scale X first (for instance with StandardScaler).",
-            ConvergenceWarning,
-            stacklevel=5,  # the user's fit / partial_fit call
-        )
-
-
-def _one_image_hint(X, n_features_in):
-    """A hint for a 2-D ``X`` that is one image rather than rows of samples."""
-    shape = getattr(X, "shape", ())
-    if len(shape) == 2 and shape[0] * shape[1] == n_features_in and shape[1] != n_features_in:
-        return (
-            f" X has the shape {tuple(shape)} of one image: pass X[None] (or "
-            "X.reshape(1, -1)) for one sample."
-        )
-    return ""
 
 
 @dataclass
@@ -306,18 +265,18 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
                 "partial_fit does not support early_stopping=True (with "
                 "early_stopping='auto' it trains on every sample)."
             )
-        X, shape_from_X = _flatten_images(X)
+        X, shape_from_X = flatten_images(X)
         dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
         X, y = validate_data(
             self, X, y, reset=cold, dtype=dtype, accept_sparse=["csr", "csc"], **self._y_validation()
         )
         X = X.tocsr() if issparse(X) else X  # rows are read a batch at a time
-        _warn_if_beyond_float32(X)
+        warn_if_beyond_float32(X)
         targets = self._check_targets(y, cold, incremental, extra)
         if cold:
             image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
             if shape_from_X is not None:
-                _warn_if_channels_last(shape_from_X)
+                warn_if_channels_last(shape_from_X)
         else:
             targets, image_shape = self._targets, self.image_shape_
             self._check_compatible(arch, shape_from_X)
@@ -716,8 +675,8 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
 
     def _validate_X_predict(self, X):
         check_is_fitted(self)
-        hint = _one_image_hint(X, self.n_features_in_)
-        X, shape_from_X = _flatten_images(X)
+        hint = one_image_hint(X, self.n_features_in_)
+        X, shape_from_X = flatten_images(X)
         try:
             X = validate_data(self, X, reset=False, dtype=self._dtype(), accept_sparse=["csr", "csc"])
             X = X.tocsr() if issparse(X) else X

@@ -4,14 +4,13 @@ import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
-from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
-from ._callbacks import CallbackSupportMixin
-from ._functional import log_softmax, softmax
-from ._loss import LogisticLoss, SoftmaxCrossEntropy
+from ._loss import LogisticLoss, SoftmaxCrossEntropy, log_softmax, softmax
+from ._training.callbacks import CallbackSupportMixin
 
 
 class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):

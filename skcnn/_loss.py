@@ -1,10 +1,23 @@
 """The training losses, each fused with its gradient with respect to the
-network's outputs."""
+network's outputs, and the softmax they pair with."""
 
 import numpy as np
 from scipy.special import expit
 
-from ._functional import log_softmax
+
+def log_softmax(logits):
+    """Row-wise log-softmax by log-sum-exp with the row maximum subtracted."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+def softmax(logits):
+    """Row-wise softmax, stable for any finite logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
 
 
 def _weighted_mean(per_sample, grad, sample_weight, weight_sum, n_outputs=1):

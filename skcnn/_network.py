@@ -1,9 +1,8 @@
-"""A stack of layers, and the conv-block architecture the estimator builds
-(layer lists given by the user: ``_architecture.py``)."""
+"""A stack of layers: forward and backward over them, in whole batches or in
+shards that meet where batch statistics are needed."""
 
-from ._architecture import with_output_layer
-from ._functional import mix_seed, sample_keys
-from .layers import ACTIVATIONS, Conv2D, Dense, Dropout, Flatten, MaxPool2D
+from ._random import mix_seed, sample_keys
+from .layers import Conv2D, MaxPool2D
 
 
 class Sequential:
@@ -199,71 +198,6 @@ def _tiling_pool(conv, following):
         return None
     (ph, pw), (_, h, w) = following.pool_size, conv.output_shape
     return (ph, pw) if h % ph == 0 and w % pw == 0 else None
-
-
-def build_cnn_layers(
-    input_shape,
-    n_outputs,
-    filters,
-    kernel_size,
-    pool_size,
-    padding,
-    hidden_layer_sizes,
-    activation,
-    dropout=0.0,
-):
-    """The named layers of the estimator's network, for samples of ``input_shape``.
-
-    Each entry of ``filters`` adds a block conv -> activation -> max-pool, then
-    Flatten, one Dense + activation per hidden layer size, and a Dense output
-    layer of ``n_outputs`` logits. With ``dropout > 0`` a Dropout layer of
-    that rate comes before every Dense layer. A pool window larger than its
-    input is clipped to the input, so pooling never shrinks a dimension
-    below 1; a 1 x 1 pool is left out.
-
-    With relu the block is built as conv -> pool -> relu: max-pool and relu
-    commute exactly (values, and gradients, since relu'(0) = 0 and relu keeps
-    the order and ties of positive values), and pooling first makes the
-    activation touch 4x less data.
-
-    Returns a list of ``(name, layer)`` pairs, as the estimator's ``layers``
-    parameter: ``conv1``, ``pool1``, ``relu1``, ... per block, ``flatten``,
-    ``drop1``, ``fc1``, ``relu3``, ... and ``out`` last (activations and
-    dropouts numbered through the network).
-    """
-    act = ACTIVATIONS[activation]
-    ph, pw = pool_size
-    layers = []
-    counts = {}
-
-    def add(prefix, layer):
-        counts[prefix] = counts.get(prefix, 0) + 1
-        layers.append((f"{prefix}{counts[prefix]}", layer))
-
-    shape = tuple(input_shape)
-    for i, n_filters in enumerate(filters, start=1):
-        conv = Conv2D(n_filters, kernel_size, padding=padding)
-        shape = conv.compute_output_shape(shape)
-        add("conv", conv)
-        pool = (min(ph, shape[1]), min(pw, shape[2]))
-        pool_layers = [] if pool == (1, 1) else [(f"pool{i}", MaxPool2D(pool))]
-        if activation != "relu":
-            add(activation, act())
-        layers.extend(pool_layers)
-        if activation == "relu":
-            add(activation, act())
-        for _, layer in pool_layers:
-            shape = layer.compute_output_shape(shape)
-    layers.append(("flatten", Flatten()))
-
-    for units in hidden_layer_sizes:
-        if dropout > 0:
-            add("drop", Dropout(dropout))
-        add("fc", Dense(units))
-        add(activation, act())
-    if dropout > 0:
-        add("drop", Dropout(dropout))
-    return with_output_layer(layers, n_outputs)
 
 
 def advance(passes, totals=None):

@@ -6,8 +6,8 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseCNN
-from ._callbacks import CallbackSupportMixin
 from ._loss import REGRESSION_LOSSES
+from ._training.callbacks import CallbackSupportMixin
 
 
 class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):

@@ -31,8 +31,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.ndimage import map_coordinates
 
-from ._functional import _column_hashes, _splitmix64, mix_seed, sample_keys
-from ._layer_params import ParamsMixin
+from ._constructor_params import ParamsMixin
+from ._random import _column_hashes, _splitmix64, mix_seed, sample_keys
 
 __all__ = ["RandomFlip", "RandomRotation", "RandomShift", "Transform", "apply_transforms"]
 

@@ -9,7 +9,7 @@ the very arrays that are trained. The update rules are scikit-learn's
 An update is elementwise: ``begin_step()`` gives the rule of one step as a
 function of aligned arrays ``update(param, grad, *state)``, which may be
 applied to whole arrays or to aligned pieces of them (the training code
-spreads pieces over threads; see ``skcnn._parallel``).
+spreads pieces over threads; see ``skcnn._training.parallel``).
 """
 
 import numpy as np

@@ -14,8 +14,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skcnn import NumpyCNNClassifier, _base
-from skcnn._functional import mix_seed, sample_keys
-from skcnn._parallel import MIN_FLOPS_PER_SAMPLE, forward_flops
+from skcnn._random import mix_seed, sample_keys
+from skcnn._training.parallel import forward_flops, MIN_FLOPS_PER_SAMPLE
 from skcnn.augmentation import (
     RandomFlip,
     RandomRotation,

@@ -28,11 +28,11 @@ import joblib  # noqa: E402
 from dask_ml.wrappers import Incremental  # noqa: E402
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
 from numpy.testing import assert_array_equal  # noqa: E402
-from pictures import MIN_ACCURACY, assert_picture, printed_accuracies  # noqa: E402
 from sklearn.metrics import r2_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
+from tests.support.pictures import MIN_ACCURACY, assert_picture, printed_accuracies  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_cluster.py"
 
@@ -186,7 +186,7 @@ def test_incremental_regressor_streams_chunks_on_workers(client, digits_split):
 
 def _fit_with_parallel_training(X, y):
     """Fit as a large network would: shards side by side, worker processes allowed."""
-    from skcnn import _parallel, _processes
+    from skcnn._training import parallel as _parallel, processes as _processes
 
     settings = {"available_threads": lambda: 2, "MIN_FLOPS_PER_SAMPLE": 0,
                 "MIN_STEPS_FOR_PROCESSES": 0}

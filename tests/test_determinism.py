@@ -9,7 +9,7 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from skcnn import NumpyCNNClassifier
-from skcnn._blas import blas_threads, one_thread_blas
+from skcnn._training.blas import blas_threads, one_thread_blas
 from skcnn.datasets import load_mnist
 
 
@@ -103,7 +103,7 @@ def test_blas_libraries_are_rescanned_after_an_import(monkeypatch):
     import sys
     import types
 
-    from skcnn import _blas
+    from skcnn._training import blas as _blas
 
     scans = []
     real = _blas.ThreadpoolController

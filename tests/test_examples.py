@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pictures import MIN_ACCURACY, assert_picture, printed_accuracies
+from tests.support.pictures import MIN_ACCURACY, assert_picture, printed_accuracies
 
 pytest.importorskip("matplotlib", reason="the examples plot with matplotlib")
 

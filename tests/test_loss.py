@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from tests.support.gradcheck import numerical_gradient
 from sklearn.metrics import log_loss, mean_poisson_deviance
 
 from skcnn._loss import PoissonLoss, SoftmaxCrossEntropy, SquaredError

@@ -17,9 +17,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 import skcnn._base
-import skcnn._batches
-import skcnn._lbfgs
-import skcnn._parallel
+import skcnn._training.batches
+import skcnn._training.lbfgs
+import skcnn._training.parallel
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
 
 MLP_LIKE = dict(filters=(), dropout=0.0, hidden_layer_sizes=(16,), dtype=np.float64)
@@ -94,8 +94,8 @@ def test_lbfgs_objective_gradient_is_exact(digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X[:40], y[:40])
     net = clf._network
-    step = skcnn._parallel.ShardedStep(net, clf._make_loss(), 40, n_jobs=1)
-    objective = skcnn._lbfgs.FullBatchObjective(
+    step = skcnn._training.parallel.ShardedStep(net, clf._make_loss(), 40, n_jobs=1)
+    objective = skcnn._training.lbfgs.FullBatchObjective(
         net, step, X[:40], np.searchsorted(clf.classes_, y[:40]), [(np.arange(40), None)],
         clf.image_shape_, 40.0, clf._add_l2_penalty,
     )
@@ -176,7 +176,7 @@ def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
     """Ctrl-C (warned by ``LbfgsTrainingMixin._train_lbfgs``) and divergence
     (by ``BaseCNN._warn_diverged``) are reported at the line calling fit."""
     X, y = few_digits
-    original = skcnn._lbfgs.FullBatchObjective.__call__
+    original = skcnn._training.lbfgs.FullBatchObjective.__call__
 
     calls = []
 
@@ -186,7 +186,7 @@ def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
             signal.raise_signal(signal.SIGINT)
         return original(self, x)
 
-    monkeypatch.setattr(skcnn._lbfgs.FullBatchObjective, "__call__", interrupted)
+    monkeypatch.setattr(skcnn._training.lbfgs.FullBatchObjective, "__call__", interrupted)
     est = NumpyCNNClassifier(**MLP_LIKE, solver="lbfgs", max_iter=5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -199,7 +199,7 @@ def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
         loss, grad = original(self, x)
         return np.nan, grad
 
-    monkeypatch.setattr(skcnn._lbfgs.FullBatchObjective, "__call__", diverging)
+    monkeypatch.setattr(skcnn._training.lbfgs.FullBatchObjective, "__call__", diverging)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(X, y)
@@ -316,7 +316,7 @@ def test_sparse_X_trains_and_predicts_as_the_dense_array(digits, container):
 def test_sparse_X_is_densified_a_batch_at_a_time(digits, monkeypatch):
     X, y = digits
     densified = []
-    original = skcnn._batches.dense_rows
+    original = skcnn._training.batches.dense_rows
 
     def recording(X, rows):
         out = original(X, rows)
@@ -324,17 +324,17 @@ def test_sparse_X_is_densified_a_batch_at_a_time(digits, monkeypatch):
             densified.append(len(out))
         return out
 
-    for module in (skcnn._batches, skcnn._base, skcnn._parallel):
+    for module in (skcnn._training.batches, skcnn._base, skcnn._training.parallel):
         monkeypatch.setattr(module, "dense_rows", recording)
     Xs = sp.csr_matrix(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg = NumpyCNNRegressor(filters=(2,), batch_size=100, max_iter=2, random_state=0)
         reg.fit(Xs, y.astype(float))
-    assert densified and max(densified) <= skcnn._batches._DENSE_CHUNK < len(y)  # training
+    assert densified and max(densified) <= skcnn._training.batches._DENSE_CHUNK < len(y)  # training
     densified.clear()
     reg.predict(Xs)
-    assert densified and max(densified) <= skcnn._batches._DENSE_CHUNK  # prediction
+    assert densified and max(densified) <= skcnn._training.batches._DENSE_CHUNK  # prediction
 
 
 # ----------------------------------------------------- beyond float32's range

@@ -3,12 +3,13 @@ architecture (``skcnn._network``)."""
 
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from tests.support.gradcheck import numerical_gradient
 
-from skcnn import _functional
-from skcnn._functional import mix_seed
+from skcnn._functional import conv as conv_kernels
+from skcnn._random import mix_seed
 from skcnn._loss import SoftmaxCrossEntropy
-from skcnn._network import Sequential, build_cnn_layers
+from skcnn._architecture import build_cnn_layers
+from skcnn._network import Sequential
 from skcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 
 
@@ -66,7 +67,7 @@ def test_pool_blocked_training_pass_equals_the_plain_one(dtype, im2col_bytes, mo
     """Same losses and gradients with and without the pool-blocked hand-over
     (and with the im2col matrix built whole or sample by sample)."""
     if im2col_bytes is not None:
-        monkeypatch.setattr(_functional, "IM2COL_CHUNK_BYTES", im2col_bytes)
+        monkeypatch.setattr(conv_kernels, "IM2COL_CHUNK_BYTES", im2col_bytes)
     def make():
         layers = cnn_layers((2, 12, 8), 3, (4, 5), (3, 3), (2, 2), "same", (6,), "relu")
         net = Sequential(layers, reuse_buffers=True)

@@ -12,7 +12,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from skcnn import NumpyCNNRegressor, _parallel, _processes
+from skcnn import NumpyCNNRegressor
+from skcnn._training import parallel as _parallel, processes as _processes
 
 
 @pytest.fixture(scope="module")

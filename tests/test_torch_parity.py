@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from skcnn._loss import SoftmaxCrossEntropy  # noqa: E402
-from skcnn._network import Sequential, build_cnn_layers  # noqa: E402
+from skcnn._architecture import build_cnn_layers
+from skcnn._network import Sequential  # noqa: E402
 from skcnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU  # noqa: E402
 from skcnn.optimizers import SGD, Adam  # noqa: E402
 

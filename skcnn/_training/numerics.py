@@ -1,0 +1,17 @@
+"""Floating-point housekeeping of the model's arrays."""
+
+import numpy as np
+
+
+def flush_subnormals(arrays):
+    """Set the subnormal values of float ``arrays`` to zero, in place.
+
+    Weights and optimizer moments that decay toward zero (units a ReLU
+    never opens, pulled down by the L2 penalty) pass through the subnormal
+    floats, on which a CPU computes many times slower than on normal ones:
+    without this, a 30-epoch fit of a four-convolution MNIST network slowed
+    from 4 to 20 s per epoch as a quarter of its weights went subnormal.
+    """
+    for a in arrays:
+        tiny = np.finfo(a.dtype).tiny
+        np.copyto(a, 0, where=np.abs(a) < tiny)

@@ -1,0 +1,439 @@
+"""Shards of a training batch on worker processes, free of the GIL.
+
+Threads share one interpreter lock: every numpy call takes it back when its
+kernel ends, so shards on threads wait for each other between numpy calls
+while processes do not. So where processes can be started cheaply and safely
+(the ``forkserver`` start method: Linux and macOS), a training call runs the
+shards that threads would run on worker processes instead:
+
+- each worker holds replicas of the network whose parameters are views of
+  one shared array, which the caller refreshes before every batch, and whose
+  gradients are views of one shared array per shard;
+- the caller writes each worker's shards (images, labels, weights) into
+  shared arrays and sends one short message per batch; the worker answers
+  with the shards' losses once their gradients are written, or, in a
+  network with BatchNorm, with their partial sums at each point where the
+  shards of a batch meet (``Sequential.training_pass``): the caller combines
+  every shard's and sends the totals back, and the worker goes on (the
+  shards' sample weights, sent with them, weigh those sums; the running
+  statistics stay with the caller, the workers hold none);
+- the worker computes exactly what a thread would (same replicas, same
+  numpy code, BLAS on one thread), so the model is bit-identical either way.
+
+Starting workers takes about 0.05 s (the first time in a process about 1 s
+more, for the fork server), so they are started for long training calls
+only (``skcnn._training.parallel.MIN_STEPS_FOR_PROCESSES``), and stopped when the
+call ends, unless the caller asked to keep them: inside ``reuse_workers()``
+a call's workers wait for the next call with a network of the same
+structure (``partial_fit`` epoch after epoch), however short, until the
+block ends.
+
+Workers ignore Ctrl-C (the caller finishes the batch, see ``_interrupt``)
+and exit when the caller closes their pipe. An error in a worker is raised
+in the caller with the worker's traceback (and the workers are stopped); a
+worker that dies raises a ``WorkerError`` instead of hanging.
+"""
+
+import multiprocessing
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from contextlib import contextmanager
+
+import numpy as np
+
+from .._network import advance
+
+# Seconds to wait for workers to start (the first start in a process also
+# starts the fork server and imports numpy and skcnn there).
+START_TIMEOUT = 120.0
+# While waiting for a worker, check this often that it is still alive.
+POLL_SECONDS = 1.0
+
+
+def processes_available():
+    """Whether worker processes can be started with the ``forkserver`` method.
+
+    Not from a daemonic process (Dask's workers, for one), which
+    ``multiprocessing`` does not let have children.
+    """
+    return (
+        "forkserver" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _context():
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["numpy", "skcnn._training.processes", "skcnn._network"])
+    return ctx
+
+
+@contextmanager
+def _main_module_hidden():
+    """Start processes without them importing the caller's ``__main__``.
+
+    ``multiprocessing`` makes a new process run the main script again (what
+    the ``if __name__ == "__main__":`` guard is for); a script that trains
+    a model at its top level would then train again in every worker. The
+    workers need nothing from ``__main__``, so it is not named to them.
+    """
+    main = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+    saved = {key: main[key] for key in ("__file__", "__spec__") if key in main}
+    main.pop("__file__", None)
+    if "__spec__" in saved:
+        main["__spec__"] = None  # read by multiprocessing: it must exist
+    try:
+        yield
+    finally:
+        main.update(saved)
+
+
+def _flat_views(flat, shapes):
+    """Consecutive views of the 1-D ``flat`` with the given shapes."""
+    views, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        views.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    return views
+
+
+def _as_array(raw, dtype, shape):
+    return np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+
+class _ShardBuffers:
+    """The shared arrays of one shard: its inputs and its gradients."""
+
+    def __init__(self, ctx, shard_len, sample_shape, dtype, n_params, target_layout):
+        target_shape, target_dtype = target_layout
+        self.shapes = (
+            (shard_len, *sample_shape), (shard_len, *target_shape), (shard_len,), (n_params,)
+        )
+        self.dtypes = tuple(
+            np.dtype(d).str for d in (dtype, target_dtype, dtype, dtype)
+        )
+        self.raw = [
+            ctx.RawArray("b", int(np.prod(shape)) * np.dtype(d).itemsize)
+            for shape, d in zip(self.shapes, self.dtypes)
+        ]
+
+    def arrays(self):
+        X, y, w, grads = (
+            _as_array(raw, np.dtype(d), shape)
+            for raw, d, shape in zip(self.raw, self.dtypes, self.shapes)
+        )
+        return X, y, w, grads
+
+
+def _worker_main(conn, payload, param_raw, shard_buffers):
+    """A worker's loop: run the shards it is sent until its pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")  # for the life of the worker
+        network, loss, param_shapes, dtype = pickle.loads(payload)
+        params = _flat_views(np.frombuffer(param_raw, dtype=dtype), param_shapes)
+        replicas = {}
+        for index, buffers in shard_buffers.items():
+            replica = network if not replicas else network.replica()
+            X, y, w, grads = buffers.arrays()
+            replica.bind(params, _flat_views(grads, param_shapes))
+            replicas[index] = (replica, X, y, w)
+        conn.send(("ready", None))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+        return
+    passes = []
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        try:
+            if message[0] == "resume":  # the totals of the point the passes wait at
+                totals = message[1]
+            else:  # a new batch: start the passes of its shards
+                shards, weight_sum, seed = message
+                passes = []
+                for index, n, weighted in shards:
+                    replica, X, y, w = replicas[index]
+                    passes.append(replica.training_pass(
+                        X[:n], y[:n], w[:n] if weighted else None, weight_sum, loss, seed
+                    ))
+                totals = None
+            conn.send(("ok", advance(passes, totals)))
+        except BaseException:
+            conn.send(("error", traceback.format_exc()))
+
+
+class WorkerError(RuntimeError):
+    """An error raised in a training worker process (its traceback included)."""
+
+
+class ShardProcesses:
+    """Worker processes that run the shards a caller gives them.
+
+    Parameters
+    ----------
+    network : Sequential
+        The caller's network: the workers get a copy of its layers, and
+        ``sync_params`` copies its parameters to them before every batch.
+    loss : callable
+        As for ``ShardedStep`` (picklable).
+    shard_len : int
+        The longest shard.
+    assignment : dict of {int: list of int}
+        Worker number -> the shard indices it runs.
+
+    Attributes
+    ----------
+    structure : tuple
+        What the workers were built for: workers kept by ``reuse_workers()``
+        serve a later call only if its network has the same.
+    """
+
+    def __init__(self, network, loss, shard_len, assignment):
+        self.structure = _structure(network, loss, shard_len, assignment)
+        ctx = _context()
+        params = network.params
+        self.dtype = params[0].dtype
+        self.param_shapes = [p.shape for p in params]
+        n_params = sum(p.size for p in params)
+        self._param_raw = ctx.RawArray("b", n_params * self.dtype.itemsize)
+        self._params = _flat_views(
+            np.frombuffer(self._param_raw, dtype=self.dtype), self.param_shapes
+        )
+        self.network = network
+        self.buffers = {}
+        self.arrays = {}
+        for shards in assignment.values():
+            for index in shards:
+                buffers = _ShardBuffers(
+                    ctx, shard_len, network.input_shape, self.dtype, n_params,
+                    loss.target_layout(self.dtype),
+                )
+                self.buffers[index] = buffers
+                X, y, w, grads = buffers.arrays()
+                self.arrays[index] = (X, y, w, _flat_views(grads, self.param_shapes))
+        template = network.replica()
+        template.clear_cache()
+        for layer in template.layers:
+            if layer.syncs_batch:
+                # Only the caller moves (Sequential.meet) and reads (inference)
+                # BatchNorm's running statistics: a worker's copy would go stale.
+                layer.running_mean = layer.running_var = None
+        payload = pickle.dumps((template, loss, self.param_shapes, self.dtype))
+        self.workers = []
+        try:
+            for number, shards in sorted(assignment.items()):
+                parent, child = ctx.Pipe()
+                process = ctx.Process(
+                    target=_worker_main,
+                    args=(child, payload, self._param_raw,
+                          {index: self.buffers[index] for index in shards}),
+                    name=f"skcnn-worker-{number}",
+                    daemon=True,
+                )
+                with _main_module_hidden():
+                    process.start()
+                child.close()
+                self.workers.append((process, parent, shards))
+            for process, conn, _ in self.workers:
+                self._receive(process, conn, START_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+        self._pending = self._running = []
+
+    def sync_params(self):
+        """Copy the caller's current parameters to the workers."""
+        for shared, param in zip(self._params, self.network.params):
+            np.copyto(shared, param)
+
+    def submit(self, jobs, weight_sum, seed):
+        """Send every worker its shards ``jobs[index] = (X, y, w)`` of this batch."""
+        self._pending = []
+        for process, conn, shards in self.workers:
+            mine = []
+            for index in shards:
+                if index not in jobs:
+                    continue
+                X, y, w = jobs[index]
+                X_buf, y_buf, w_buf, _ = self.arrays[index]
+                n = X.shape[0]
+                np.copyto(X_buf[:n], X, casting="same_kind")
+                y_buf[:n] = y
+                if w is not None:
+                    np.copyto(w_buf[:n], w, casting="same_kind")
+                mine.append((index, n, w is not None))
+            if mine:
+                self._send(process, conn, (mine, weight_sum, seed))
+                self._pending.append((process, conn, [index for index, _, _ in mine]))
+        self._running = list(self._pending)
+
+    def resume(self, totals):
+        """Send the batch's ``totals`` at the meeting point the submitted
+        shards wait at (see ``collect``)."""
+        for process, conn, _ in self._running:
+            self._send(process, conn, ("resume", totals))
+        self._pending = list(self._running)
+
+    def collect(self):
+        """Wait for the submitted shards to finish or reach a meeting point.
+
+        Returns ``{shard index: (done, value)}``, as ``_network.advance``:
+        ``(True, loss)`` or ``(False, meeting point)``.
+        """
+        results, errors = {}, []
+        for process, conn, indices in self._pending:
+            try:
+                for index, result in zip(indices, self._receive(process, conn)):
+                    results[index] = result
+            except WorkerError as error:
+                errors.append(error)
+        self._pending = []
+        if errors:
+            raise errors[0]
+        return results
+
+    def _send(self, process, conn, message):
+        try:
+            conn.send(message)
+        except OSError:
+            raise self._died(process) from None
+
+    def grads(self, index):
+        """The gradient arrays of shard ``index`` (shared, as the network's ``grads``)."""
+        return self.arrays[index][3]
+
+    @staticmethod
+    def _died(process):
+        process.join(timeout=POLL_SECONDS)
+        return WorkerError(
+            f"A training worker process ({process.name}) died (exit code "
+            f"{process.exitcode})."
+        )
+
+    def _receive(self, process, conn, timeout=None):
+        waited = 0.0
+        try:
+            while not conn.poll(POLL_SECONDS):
+                waited += POLL_SECONDS
+                if not process.is_alive():
+                    raise self._died(process)
+                if timeout is not None and waited >= timeout:
+                    raise WorkerError(
+                        f"A training worker process ({process.name}) did not start "
+                        f"within {timeout:.0f} s."
+                    )
+            status, value = conn.recv()
+        except (EOFError, OSError):
+            raise self._died(process) from None
+        if status == "error":
+            raise WorkerError(f"Error in a training worker process:\n{value}")
+        return value
+
+    def alive(self):
+        """Whether every worker is still running."""
+        return bool(self.workers) and all(process.is_alive() for process, _, _ in self.workers)
+
+    def close(self):
+        """Stop the workers (waits briefly, then terminates stragglers)."""
+        for _, conn, _ in self.workers:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for process, conn, _ in self.workers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+            conn.close()
+        self.workers = []
+
+
+def _structure(network, loss, shard_len, assignment):
+    """What workers built for ``network`` depend on: equal for networks that
+    differ only in their parameter values (which are sent every batch)."""
+    params = network.params
+    return (
+        repr(network), tuple(p.shape for p in params), params[0].dtype.str,
+        network.input_shape, network.reuse_buffers, type(loss),
+        loss.target_layout(params[0].dtype), shard_len,
+        tuple(sorted((worker, tuple(shards)) for worker, shards in assignment.items())),
+    )
+
+
+# Workers kept between training calls inside reuse_workers() blocks.
+_kept_lock = threading.Lock()
+_kept = {"blocks": 0, "workers": None}
+
+
+@contextmanager
+def reuse_workers():
+    """Keep training worker processes from one call to the next in this block.
+
+    By default a training call stops its worker processes when it returns.
+    Inside the block, they wait instead for the next call whose network has
+    the same structure (the next ``partial_fit`` of the same model, the next
+    fit of a search over other hyperparameters), which takes them over
+    however short it is, and they stop when the (outermost) block ends.
+    Results are the same either way; only the start-up cost (about 0.05 s a
+    call, and the workers' first batches) is saved.
+
+    Examples
+    --------
+    >>> import skcnn
+    >>> with skcnn.reuse_workers():
+    ...     pass  # for epoch in range(10): clf.partial_fit(X, y, classes=classes)
+    """
+    with _kept_lock:
+        _kept["blocks"] += 1
+    try:
+        yield
+    finally:
+        with _kept_lock:
+            _kept["blocks"] -= 1
+            workers = _kept["workers"] if _kept["blocks"] == 0 else None
+            if workers is not None:
+                _kept["workers"] = None
+        if workers is not None:
+            workers.close()
+
+
+def take_workers(network, loss, shard_len, assignment, start=True):
+    """Workers for a training call: kept ones that fit ``network``, else new
+    ones with ``start`` (else None)."""
+    structure = _structure(network, loss, shard_len, assignment)
+    with _kept_lock:
+        kept = _kept["workers"]
+        if kept is not None and kept.structure == structure and kept.alive():
+            _kept["workers"] = None
+        else:
+            kept = None
+    if kept is not None:
+        kept.network = network
+        return kept
+    return ShardProcesses(network, loss, shard_len, assignment) if start else None
+
+
+def give_back(workers, reusable=True):
+    """End a training call's use of ``workers``: kept for the next call inside
+    a ``reuse_workers()`` block (when ``reusable``), else stopped."""
+    previous = None
+    with _kept_lock:
+        if reusable and _kept["blocks"] > 0 and workers.alive():
+            previous, _kept["workers"] = _kept["workers"], workers
+            workers = None
+    for stale in (previous, workers):
+        if stale is not None:
+            stale.close()
+

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules: numerical gradients, checks of example pictures."""
