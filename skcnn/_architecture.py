@@ -135,20 +135,32 @@ def check_shapes(pairs, input_shape):
         try:
             out = layer.compute_output_shape(shape)
         except ValueError as error:
-            if len(shape) == 3 and _takes_flat(layer, shape):
+            if len(shape) >= 2 and _takes_flat(layer, shape):
                 fix = (
                     "end layers with ('flatten', Flatten())"
                     if name == OUTPUT_NAME
                     else f"insert ('flatten', Flatten()) before {name!r}"
                 )
+                axes = "(channels, height, width)" if len(shape) == 3 else "(channels, length)"
                 raise ValueError(
                     f"{label} takes flat samples, but {source} gives samples of shape "
-                    f"{shape} (channels, height, width): {fix}, or a global pooling "
-                    "layer."
+                    f"{shape} {axes}: {fix}, or a global pooling layer."
                 ) from None
             raise ValueError(f"{label}: {error}") from error
         shape, source = tuple(out), f"layer {name!r}"
     return shape
+
+
+def sample_ndim(pairs):
+    """The rank of the samples the layers of ``pairs`` take: the
+    ``input_ndim`` of the first layer that has one (3 for images
+    ``(C, H, W)``, 2 for signals ``(C, L)``, 1 for flat samples), or None
+    when no layer says (activations, Flatten, ... only)."""
+    for _, layer in pairs:
+        ndim = getattr(layer, "input_ndim", None)
+        if ndim is not None:
+            return ndim
+    return None
 
 
 def _takes_flat(layer, shape):

@@ -51,7 +51,7 @@ from ._validation import (
     warn_if_channels_last,
 )
 from .augmentation import augment_batch, check_transforms
-from .layers import Conv2D, Dropout
+from .layers import Dropout
 from .optimizers import SGD, Adam
 
 # Memory that one inference batch may use for its intermediate arrays: small
@@ -693,13 +693,9 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
 
     def _predict_batch_size(self):
         """Samples per inference batch so that its arrays stay within budget."""
-        per_sample = 0
-        for layer in self._network.layers:
-            per_sample += int(np.prod(layer.output_shape))
-            if isinstance(layer, Conv2D):
-                kh, kw = layer.kernel_size
-                _, ho, wo = layer.output_shape
-                per_sample += ho * wo * kh * kw * layer.input_shape[0]
+        per_sample = sum(
+            int(np.prod(layer.output_shape)) + layer.scratch_size() for layer in self._network.layers
+        )
         itemsize = self._dtype().itemsize
         return int(np.clip(_PREDICT_BATCH_BYTES // (per_sample * itemsize), 1, 4096))
 

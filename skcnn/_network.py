@@ -2,7 +2,6 @@
 shards that meet where batch statistics are needed."""
 
 from ._random import mix_seed, sample_keys
-from .layers import Conv2D, MaxPool2D
 
 
 class Sequential:
@@ -35,9 +34,11 @@ class Sequential:
         for layer in self.layers:
             shape = layer.build(shape, rng, dtype)
         self.output_shape = shape
+        # A convolution hands its training output to a max-pool whose
+        # windows tile it in pool-blocked memory (see Conv2D.pool_blocks).
         for layer, following in zip(self.layers, self.layers[1:]):
-            if isinstance(layer, Conv2D):
-                layer.pool_blocks = _tiling_pool(layer, following)
+            if layer.gives_pool_blocks:
+                layer.pool_blocks = following.takes_pool_blocks(layer.output_shape)
         return shape
 
     @property
@@ -189,15 +190,6 @@ class Sequential:
     def __repr__(self):
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n])"
-
-
-def _tiling_pool(conv, following):
-    """The pool size of ``following`` if it is a MaxPool2D whose windows tile
-    the output of ``conv`` exactly (see ``Conv2D.pool_blocks``), else None."""
-    if not isinstance(following, MaxPool2D) or following.stride != following.pool_size:
-        return None
-    (ph, pw), (_, h, w) = following.pool_size, conv.output_shape
-    return (ph, pw) if h % ph == 0 and w % pw == 0 else None
 
 
 def advance(passes, totals=None):

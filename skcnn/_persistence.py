@@ -16,7 +16,7 @@ def _public_subclasses(module, base):
 
 _SAVED_CLASSES = (
     NumpyCNNClassifier, NumpyCNNRegressor, Sequential, SGD, Adam,
-    *_public_subclasses(layers, layers.Layer),
+    *layers.PUBLIC_LAYERS,
     *_public_subclasses(augmentation, augmentation.Transform),
 )
 

@@ -1,67 +1,71 @@
-"""Window geometry: argument normalization, padding and output sizes."""
+"""Window geometry: argument normalization, padding and output sizes.
+
+Convolutions and pools have one spatial axis (signals) or two (images); the
+helpers here take the number of axes, ``n``, and return one value per axis.
+"""
 
 from numbers import Integral
 
 
-def as_pair(value, name):
-    """Normalize an int or a pair of ints to a tuple ``(a, b)``.
+def _is_int(value):
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def as_tuple(value, name, n):
+    """Normalize an int or a tuple of ``n`` ints to a tuple of ``n`` positive ints.
 
     Raises a ``ValueError`` naming ``name`` and the value received when the
-    value is not a positive integer or a pair of positive integers.
+    value is not a positive integer or ``n`` positive integers.
     """
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
-    ):
-        pair = (int(value[0]), int(value[1]))
+    if _is_int(value):
+        values = (int(value),) * n
+    elif isinstance(value, (tuple, list)) and len(value) == n and all(map(_is_int, value)):
+        values = tuple(int(v) for v in value)
     else:
-        raise ValueError(
-            f"{name} must be a positive int or a pair of positive ints. "
-            f"Received {name}={value!r}."
-        )
-    if min(pair) < 1:
-        raise ValueError(
-            f"{name} must be a positive int or a pair of positive ints. "
-            f"Received {name}={value!r}."
-        )
-    return pair
+        values = None
+    if values is None or min(values) < 1:
+        what = "a positive int" if n == 1 else f"a positive int or {_n_ints(n)} positive ints"
+        raise ValueError(f"{name} must be {what}. Received {name}={value!r}.")
+    return values
+
+
+def _n_ints(n):
+    return "a pair of" if n == 2 else f"a tuple of {n}"
+
+
+def as_pair(value, name):
+    """Normalize an int or a pair of ints to a tuple ``(a, b)`` (see :func:`as_tuple`)."""
+    return as_tuple(value, name, 2)
 
 
 def resolve_padding(padding, kernel_size):
-    """Return ``((top, bottom), (left, right))`` zero padding.
+    """Zero padding ``(before, after)`` per spatial axis of ``kernel_size``:
+    ``((top, bottom), (left, right))`` for a 2-D kernel, ``((left, right),)``
+    for a 1-D one.
 
     ``padding`` is ``"valid"`` (none), ``"same"`` (PyTorch's rule: total
     ``k - 1``, ``(k - 1) // 2`` before and the rest after, so ``k // 2`` on
-    each side for odd kernels), a non-negative int, or a pair of them.
+    each side for odd kernels), a non-negative int, or one per axis.
     """
-    kh, kw = kernel_size
+    n = len(kernel_size)
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0), (0, 0)
+            return ((0, 0),) * n
         if padding == "same":
-            return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2), (
-                (kw - 1) // 2,
-                kw - 1 - (kw - 1) // 2,
-            )
-    elif isinstance(padding, Integral) and not isinstance(padding, bool):
+            return tuple(((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_size)
+    elif _is_int(padding):
         if padding >= 0:
-            return (int(padding), int(padding)), (int(padding), int(padding))
+            return ((int(padding), int(padding)),) * n
     elif (
         isinstance(padding, (tuple, list))
-        and len(padding) == 2
-        and all(
-            isinstance(p, Integral) and not isinstance(p, bool) and p >= 0
-            for p in padding
-        )
+        and len(padding) == n
+        and all(_is_int(p) and p >= 0 for p in padding)
     ):
-        ph, pw = int(padding[0]), int(padding[1])
-        return (ph, ph), (pw, pw)
+        return tuple((int(p), int(p)) for p in padding)
+    per_axis = "" if n == 1 else f" or {_n_ints(n)} non-negative ints"
     raise ValueError(
-        "padding must be 'same', 'valid', a non-negative int or a pair of "
-        f"non-negative ints. Received padding={padding!r}."
+        f"padding must be 'same', 'valid', a non-negative int{per_axis}. "
+        f"Received padding={padding!r}."
     )
 
 

@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 
 from .._network import advance
-from ..layers import Conv2D, Dense
 from . import processes
 from .batches import dense_rows
 from .blas import blas_threads, one_thread_blas
@@ -93,14 +92,7 @@ def n_shards(batch_len):
 
 def forward_flops(network):
     """Floating-point operations of the GEMMs of one sample's forward pass."""
-    flops = 0
-    for layer in network.layers:
-        if isinstance(layer, Conv2D):
-            kh, kw = layer.kernel_size
-            flops += 2 * np.prod(layer.output_shape) * kh * kw * layer.input_shape[0]
-        elif isinstance(layer, Dense):
-            flops += 2 * layer.input_shape[0] * layer.units
-    return int(flops)
+    return int(sum(layer.forward_flops() for layer in network.layers))
 
 
 def available_threads():

@@ -190,6 +190,8 @@ class ActivationsDisplay:
         position, number = _resolve_conv_layer(estimator, layer)
         X = _one_sample(estimator, X)
         maps = _feature_maps(estimator, X, position)[0]
+        if maps.ndim == 2:  # a signal's (C, L): one-row images
+            maps = maps[:, None, :]
         act = _activation_after(estimator, position)
         act_name = "" if act is None else f" + {type(estimator.layers_[act]).__name__}"
         display = cls(np.array(maps), layer_name=f"convolution layer {number}{act_name}")

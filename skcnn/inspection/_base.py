@@ -11,7 +11,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..layers import ACTIVATIONS, Conv2D
+from ..layers import Activation, Conv1D, Conv2D
+
+#: The layers the displays call convolution layers: their filters and
+#: feature maps are drawn (a signal's as one-row images).
+CONVOLUTIONS = (Conv2D, Conv1D)
 
 
 def check_matplotlib_support(caller_name):
@@ -85,7 +89,7 @@ def _conv_positions(estimator):
             f"{type(estimator).__name__} has no layers_: expected a fitted "
             "NumpyCNNClassifier or NumpyCNNRegressor (or a Pipeline ending in one)."
         )
-    return [i for i, lay in enumerate(estimator.layers_) if isinstance(lay, Conv2D)]
+    return [i for i, lay in enumerate(estimator.layers_) if isinstance(lay, CONVOLUTIONS)]
 
 
 def _resolve_conv_layer(estimator, layer):
@@ -108,12 +112,13 @@ def _resolve_conv_layer(estimator, layer):
 
 
 def _activation_after(estimator, position):
-    """The index of the first activation layer after ``position``, or None."""
-    kinds = tuple(ACTIVATIONS.values())
+    """The index of the first activation layer (an
+    :class:`~skcnn.layers.Activation`, of any kind) after ``position`` and
+    before the next convolution, or None."""
     for i in range(position + 1, len(estimator.layers_)):
-        if isinstance(estimator.layers_[i], kinds):
+        if isinstance(estimator.layers_[i], Activation):
             return i
-        if isinstance(estimator.layers_[i], Conv2D):
+        if isinstance(estimator.layers_[i], CONVOLUTIONS):
             break
     return None
 

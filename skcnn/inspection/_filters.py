@@ -154,5 +154,8 @@ class FiltersDisplay:
         estimator, _ = _final_estimator(estimator, caller_name=caller)
         position, number = _resolve_conv_layer(estimator, layer)
         conv = estimator.layers_[position]
-        display = cls(conv.weight.copy(), layer_name=f"convolution layer {number}")
+        weight = conv.weight.copy()
+        if weight.ndim == 3:  # a Conv1D's (out, in, k): one-row images
+            weight = weight[:, :, None, :]
+        display = cls(weight, layer_name=f"convolution layer {number}")
         return display.plot(ax=ax, **kwargs)

@@ -25,13 +25,34 @@ def _glorot_uniform(rng, shape, fan_in, fan_out, dtype):
     return rng.uniform(-limit, limit, size=shape).astype(dtype, copy=False)
 
 
-def _check_image_shape(layer, input_shape):
-    if len(input_shape) != 3:
+#: How a sample of each rank reads, for messages.
+SAMPLE_AXES = {1: "(n_features,)", 2: "(C, L)", 3: "(C, H, W)"}
+
+
+def _check_sample_shape(layer, input_shape):
+    """``input_shape`` as ints, or a ValueError unless it has the rank
+    ``layer.input_ndim`` (images ``(C, H, W)``, signals ``(C, L)``)."""
+    if len(input_shape) != layer.input_ndim:
         raise ValueError(
-            f"{type(layer).__name__} expects samples of shape (C, H, W). "
-            f"Received input_shape={tuple(input_shape)!r}."
+            f"{type(layer).__name__} expects samples of shape "
+            f"{SAMPLE_AXES[layer.input_ndim]}. Received input_shape={tuple(input_shape)!r}."
         )
     return tuple(int(s) for s in input_shape)
+
+
+def _as_image(X, input_ndim):
+    """A batch of signals ``(N, C, L)`` as the one-row images ``(N, C, 1, L)``
+    (a view: channels-last signal memory ``(N, L, C)`` is channels-last image
+    memory), so that signals run through the image kernels. Images, and the
+    pool-blocked memory of ``Conv2D.pool_blocks``, pass as they are."""
+    return X[:, :, None, :] if input_ndim == 2 and isinstance(X, np.ndarray) else X
+
+
+def _from_image(Y, input_ndim):
+    """Undo :func:`_as_image` on a layer's result: ``(N, C, 1, L)`` -> ``(N, C, L)``."""
+    if input_ndim == 2 and isinstance(Y, np.ndarray) and Y.ndim == 4:
+        return Y[:, :, 0, :]
+    return Y
 
 
 def _check_float(value, name, valid, condition):
@@ -74,6 +95,14 @@ class Layer(ParamsMixin):
     #: what its L2 penalty ``alpha`` applies to. BatchNorm's scale and shift
     #: are not.
     has_coefs = False
+    #: The rank of the samples the layer takes: 3 for images ``(C, H, W)``,
+    #: 2 for signals ``(C, L)``, 1 for flat samples; None for any rank. The
+    #: first layer of a network that says decides how the estimator reads X
+    #: (see ``skcnn._architecture.sample_ndim``).
+    input_ndim = None
+    #: Whether the layer can hand its training output to the next layer in
+    #: pool-blocked memory (Conv2D, Conv1D; see ``takes_pool_blocks``).
+    gives_pool_blocks = False
 
     def __init__(self):
         self.grads = []
@@ -109,6 +138,28 @@ class Layer(ParamsMixin):
     def forward(self, X, training=False):
         """Map a batch ``X``; with ``training=True`` keep what backward needs."""
         return X
+
+    # -- what a built layer costs, asked by the network and the estimator --
+
+    def forward_flops(self):
+        """Floating-point operations of one sample's forward pass in matrix
+        products (a built layer): what decides whether a batch is worth
+        splitting across threads. 0 for layers without them, whose
+        elementwise work is cheap beside a product's."""
+        return 0
+
+    def scratch_size(self):
+        """Elements per sample of the temporary arrays an inference pass
+        allocates besides its output (a convolution's im2col matrix): with
+        the outputs, what bounds the samples of a prediction batch."""
+        return 0
+
+    def takes_pool_blocks(self, input_shape):
+        """The ``(bh, bw)`` blocks in which the layer can take its training
+        input from a layer that ``gives_pool_blocks`` (see
+        ``Conv2D.pool_blocks``), for samples of ``input_shape``; None when it
+        takes only NCHW-shaped arrays, as most layers do."""
+        return None
 
     def backward(self, dY, input_grad=True):
         """Fill ``grads`` and return the gradient with respect to the input."""

@@ -1,13 +1,16 @@
 """The core layers: Flatten, Dense and Dropout."""
 
+import math
+
 import numpy as np
 
 from .._random import dropout_keep, mix_seed, sample_keys
-from ._base import Layer, _check_float, _glorot_uniform, _nchw
+from ._base import Layer, _check_float, _glorot_uniform
 
 
 class Flatten(Layer):
-    """Flatten ``(C, H, W)`` samples to vectors in PyTorch's ``(C, H, W)`` order."""
+    """Flatten samples to vectors in PyTorch's order: ``(C, H, W)`` for
+    images, ``(C, L)`` for signals."""
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
@@ -21,11 +24,11 @@ class Flatten(Layer):
         shape = self._pop_cache()
         if not input_grad:
             return None
-        if len(shape) != 4:
+        if len(shape) < 3:
             return dY.reshape(shape)
-        n, c, h, w = shape
+        n, c, *size = shape
         # Hand the gradient back in the channels-last memory the layers below use.
-        dx = _nchw(np.empty((n, h, w, c), dtype=dY.dtype))
+        dx = np.moveaxis(np.empty((n, *size, c), dtype=dY.dtype), -1, 1)
         dx[...] = dY.reshape(shape)
         return dx
 
@@ -43,6 +46,7 @@ class Dense(Layer):
 
     param_names = ("weight", "bias")
     has_coefs = True
+    input_ndim = 1
 
     def __init__(self, units, bias=True):
         super().__init__()
@@ -66,6 +70,9 @@ class Dense(Layer):
         self.input_shape = (fan_in,)
         self._set_params(_glorot_uniform(rng, (fan_in, self.units), fan_in, self.units, dtype))
         return self.output_shape
+
+    def forward_flops(self):
+        return 2 * self.input_shape[0] * self.units
 
     def forward(self, X, training=False):
         out = X @ self.weight
@@ -134,13 +141,15 @@ class Dropout(Layer):
         default the layer's own moving ``seed`` and a hash of ``X``."""
         if not training:
             return X
-        flat = X.reshape(X.shape[0], -1)
         if keys is None:
-            keys = sample_keys(flat)
+            keys = sample_keys(X.reshape(X.shape[0], -1))
         if seed is None:
             seed, self.seed = self.seed, mix_seed(self.seed)
-        keep = dropout_keep(keys, flat.shape[1], self.rate, seed)
-        mask = keep.reshape(X.shape) * X.dtype.type(1 / (1 - self.rate))
+        keep = dropout_keep(keys, math.prod(X.shape[1:]), self.rate, seed)
+        # The mask in X's memory layout (channels-last after a convolution),
+        # so that the output keeps it too.
+        mask = np.empty_like(X)
+        np.multiply(keep.reshape(X.shape), X.dtype.type(1 / (1 - self.rate)), out=mask)
         self._cache = mask
         return X * mask
 

@@ -24,7 +24,7 @@ from .._functional.batchnorm import (
     batchnorm_normalize,
     combine_moments,
 )
-from ._base import Layer, _check_float, _check_image_shape, _nchw, _nhwc
+from ._base import Layer, _check_float, _check_sample_shape, _nchw, _nhwc
 
 
 class _BatchNorm(Layer):
@@ -271,9 +271,10 @@ class BatchNorm2D(_BatchNorm):
     """
 
     _value = "value per channel (samples x height x width)"
+    input_ndim = 3
 
     def compute_output_shape(self, input_shape):
-        return _check_image_shape(self, input_shape)
+        return _check_sample_shape(self, input_shape)
 
     def _rows(self, X):
         x = np.ascontiguousarray(_nhwc(X))  # free for our layers' channels-last outputs
@@ -285,10 +286,11 @@ class BatchNorm2D(_BatchNorm):
 
 
 class BatchNorm1D(_BatchNorm):
-    """Batch normalization of features (``torch.nn.BatchNorm1d`` on ``(N, C)``).
+    """Batch normalization of features or signals (``torch.nn.BatchNorm1d``).
 
-    As :class:`BatchNorm2D`, for flat samples (after Flatten or Dense): each
-    feature is normalized over the batch.
+    As :class:`BatchNorm2D`, for flat samples ``(N, C)`` (after Flatten or
+    Dense: each feature is normalized over the batch) or signals
+    ``(N, C, L)`` (each channel over the batch and the length).
 
     Parameters
     ----------
@@ -300,30 +302,39 @@ class BatchNorm1D(_BatchNorm):
     Attributes
     ----------
     weight, bias, running_mean, running_var : ndarray of shape (features,)
-        As for :class:`BatchNorm2D`.
+        As for :class:`BatchNorm2D`, one per feature or channel.
 
     Notes
     -----
     As for :class:`BatchNorm2D`: sample weights count as repeated samples.
-    A training batch needs more than 1 sample (a total sample weight above
-    1): a fit on one sample, or with ``batch_size=1``, raises a ValueError
-    that names the layer.
+    A training batch needs more than 1 value per channel (a total sample
+    weight above 1 for flat samples): a fit on one sample, or with
+    ``batch_size=1``, raises a ValueError that names the layer.
     """
 
-    _value = "sample"
-
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 1:
+        if len(input_shape) not in (1, 2):
             raise ValueError(
-                "BatchNorm1D expects flat samples of shape (n_features,); use "
-                "BatchNorm2D for images or put a Flatten layer before it. "
-                f"Received input_shape={tuple(input_shape)!r}."
+                "BatchNorm1D expects flat samples of shape (n_features,) or signals "
+                "of shape (C, L); use BatchNorm2D for images or put a Flatten layer "
+                f"before it. Received input_shape={tuple(input_shape)!r}."
             )
-        return (int(input_shape[0]),)
+        return tuple(int(s) for s in input_shape)
+
+    @property
+    def _value(self):
+        if self.input_shape is not None and len(self.input_shape) == 2:
+            return "value per channel (samples x length)"
+        return "sample"
 
     def _rows(self, X):
-        return np.ascontiguousarray(X), None
+        if X.ndim == 2:
+            return np.ascontiguousarray(X), None
+        # Signals: one row per position of channels-last memory (N, L, C),
+        # free for our layers' outputs.
+        x = np.ascontiguousarray(X.transpose(0, 2, 1))
+        return x.reshape(-1, x.shape[2]), x.shape
 
     @staticmethod
     def _unrows(rows, shape):
-        return rows
+        return rows if shape is None else rows.reshape(shape).transpose(0, 2, 1)

@@ -10,23 +10,33 @@ in the graph), and the graph computes in float32.
 
 A new layer type is one function::
 
-    @register_layer_converter(LeakyReLU)  # a layer class of one's own
-    def _leaky_relu(layer, graph, x):
-        return graph.node("LeakyRelu", [x], alpha=layer.alpha)
+    @register_layer_converter(Swish)  # a layer class of one's own
+    def _swish(layer, graph, x):
+        return graph.node("Mul", [x, graph.node("Sigmoid", [x])])
+
+ONNX's ``Conv``, ``MaxPool``, ``AveragePool`` and the global pools take one
+spatial axis as they take two, so a 1-D layer and its 2-D twin share a
+converter.
 """
 
 from ..layers import (
+    AvgPool1D,
     AvgPool2D,
     BatchNorm1D,
     BatchNorm2D,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
     GlobalMaxPool2D,
     Identity,
+    LeakyReLU,
     Logistic,
+    MaxPool1D,
     MaxPool2D,
     ReLU,
     Tanh,
@@ -92,24 +102,25 @@ def convert_layers(layers, graph, x, owner):
     return x
 
 
+@register_layer_converter(Conv1D)
 @register_layer_converter(Conv2D)
-def _conv2d(layer, graph, x):
-    # pads as ONNX orders them: the starts of (H, W), then their ends. "same"
-    # with an even kernel puts the extra row and column at the end (bottom,
-    # right), as PyTorch and resolve_padding do.
-    (top, bottom), (left, right) = layer.pads
+def _conv(layer, graph, x):
+    # pads as ONNX orders them: the starts of every spatial axis, then their
+    # ends. "same" with an even kernel puts the extra zero at the end
+    # (bottom, right), as PyTorch and resolve_padding do.
+    pads = [before for before, _ in layer.pads] + [after for _, after in layer.pads]
     inputs = [x, graph.constant("conv_weight", layer.weight)]
     if layer.bias is not None:
         inputs.append(graph.constant("conv_bias", layer.bias))
     return graph.node(
         "Conv", inputs,
-        kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
-        pads=[top, left, bottom, right],
+        kernel_shape=list(layer.kernel_size), strides=list(layer.stride), pads=pads,
     )
 
 
+@register_layer_converter(MaxPool1D)
 @register_layer_converter(MaxPool2D)
-def _maxpool2d(layer, graph, x):
+def _maxpool(layer, graph, x):
     # ONNX's default ceil_mode=0 is our floor mode: windows that do not fit
     # at the bottom or right are dropped.
     return graph.node(
@@ -117,8 +128,9 @@ def _maxpool2d(layer, graph, x):
     )
 
 
+@register_layer_converter(AvgPool1D)
 @register_layer_converter(AvgPool2D)
-def _avgpool2d(layer, graph, x):
+def _avgpool(layer, graph, x):
     # Floor mode (ONNX's default ceil_mode=0) and no padding, as ours and
     # PyTorch's defaults: every window lies inside the input, so
     # count_include_pad has nothing to count and each output is the mean of
@@ -128,13 +140,15 @@ def _avgpool2d(layer, graph, x):
     )
 
 
+@register_layer_converter(GlobalAvgPool1D)
 @register_layer_converter(GlobalAvgPool2D)
-def _global_avgpool2d(layer, graph, x):
+def _global_avgpool(layer, graph, x):
     return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)  # (N, C)
 
 
+@register_layer_converter(GlobalMaxPool1D)
 @register_layer_converter(GlobalMaxPool2D)
-def _global_maxpool2d(layer, graph, x):
+def _global_maxpool(layer, graph, x):
     return graph.node("Flatten", [graph.node("GlobalMaxPool", [x])], axis=1)  # (N, C)
 
 
@@ -143,7 +157,8 @@ def _global_maxpool2d(layer, graph, x):
 def _batchnorm(layer, graph, x):
     # Inference: (x - running_mean) / sqrt(running_var + eps) * weight + bias,
     # per channel (axis 1), as the layer's forward(X, training=False).
-    # BatchNormalization takes the (N, C) input of BatchNorm1D as it is.
+    # BatchNormalization takes the (N, C) and (N, C, L) input of BatchNorm1D
+    # as it is.
     inputs = [
         x,
         graph.constant("bn_weight", layer.weight),
@@ -184,3 +199,7 @@ def _elementwise(op_type):
 for _class, _op_type in ((ReLU, "Relu"), (Tanh, "Tanh"), (Logistic, "Sigmoid")):
     register_layer_converter(_class)(_elementwise(_op_type))
 
+
+@register_layer_converter(LeakyReLU)
+def _leaky_relu(layer, graph, x):
+    return graph.node("LeakyRelu", [x], alpha=float(layer.negative_slope))

@@ -1,7 +1,6 @@
 """AvgPool2D, GlobalAvgPool2D and GlobalMaxPool2D: against naive loop
 references over random shapes, central finite differences, and PyTorch."""
 
-import pickle
 import re
 
 import numpy as np
@@ -220,15 +219,6 @@ def test_pools_after_a_conv_in_a_network():
         assert pool.backward(np.ones_like(out), input_grad=False) is None
 
 
-@pytest.mark.parametrize("layer", [AvgPool2D((2, 3), 1), GlobalAvgPool2D(), GlobalMaxPool2D()])
-def test_pools_pickle_and_repr(layer):
-    layer = build(layer, (2, 5, 5))
-    twin = pickle.loads(pickle.dumps(layer))
-    assert repr(twin) == repr(layer)
-    X = np.random.RandomState(6).standard_normal((2, 2, 5, 5))
-    np.testing.assert_array_equal(twin.forward(X), layer.forward(X))
-
-
 # ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------
@@ -260,14 +250,6 @@ def test_constructor_errors_name_argument_and_value(make, match):
 def test_build_errors_name_the_layer_and_value(layer, input_shape, match):
     with pytest.raises(ValueError, match=re.escape(match)):
         layer.build(input_shape, np.random.RandomState(0), np.float64)
-
-
-@pytest.mark.parametrize("make", [lambda: AvgPool2D(2), GlobalAvgPool2D, GlobalMaxPool2D])
-def test_backward_without_training_forward_raises(make):
-    layer = build(make(), (1, 4, 4))
-    Y = layer.forward(np.ones((2, 1, 4, 4)))
-    with pytest.raises(RuntimeError, match="forward"):
-        layer.backward(np.ones_like(Y))
 
 
 # ---------------------------------------------------------------------------
