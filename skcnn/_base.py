@@ -32,6 +32,7 @@ from ._architecture import (
     describe_change,
     layer_params,
     replace_layers,
+    sample_ndim,
     with_output_layer,
 )
 from ._network import Sequential
@@ -265,7 +266,11 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
                 "partial_fit does not support early_stopping=True (with "
                 "early_stopping='auto' it trains on every sample)."
             )
-        X, shape_from_X = flatten_images(X)
+        # The rank of a sample without its channels: 1 when the layer list
+        # starts with signal layers (Conv1D, ...), else 2 (images).
+        layers_ndim = None if arch["layers"] is None else sample_ndim(self.layers)
+        spatial_ndim = 1 if layers_ndim == 2 else 2
+        X, shape_from_X = flatten_images(X, spatial_ndim)
         dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
         X, y = validate_data(
             self, X, y, reset=cold, dtype=dtype, accept_sparse=["csr", "csc"], **self._y_validation()
@@ -274,8 +279,10 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         warn_if_beyond_float32(X)
         targets = self._check_targets(y, cold, incremental, extra)
         if cold:
-            image_shape = resolve_image_shape(self.image_shape, X.shape[1], shape_from_X)
-            if shape_from_X is not None:
+            image_shape = resolve_image_shape(
+                self.image_shape, X.shape[1], shape_from_X, spatial_ndim
+            )
+            if shape_from_X is not None and len(shape_from_X) == 3:
                 warn_if_channels_last(shape_from_X)
         else:
             targets, image_shape = self._targets, self.image_shape_
@@ -676,7 +683,7 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
     def _validate_X_predict(self, X):
         check_is_fitted(self)
         hint = one_image_hint(X, self.n_features_in_)
-        X, shape_from_X = flatten_images(X)
+        X, shape_from_X = flatten_images(X, len(self.image_shape_) - 1)
         try:
             X = validate_data(self, X, reset=False, dtype=self._dtype(), accept_sparse=["csr", "csc"])
             X = X.tocsr() if issparse(X) else X

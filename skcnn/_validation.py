@@ -229,16 +229,25 @@ def _same(value, default):
         return False
 
 
-def resolve_image_shape(image_shape, n_features, shape_from_X=None):
-    """The ``(C, H, W)`` of one sample.
+def resolve_image_shape(image_shape, n_features, shape_from_X=None, sample_ndim=2):
+    """The channels-first shape of one sample: ``(C, H, W)``, or ``(C, L)``
+    for layers that take signals (``sample_ndim=1``, the rank of a sample
+    without its channels).
 
-    ``image_shape`` (None, (H, W) or (C, H, W)) wins; a 3-D or 4-D X gives its
-    own shape; otherwise a perfect-square ``n_features`` is one square
-    channel and anything else a ``1 x n_features`` signal.
+    ``image_shape`` (of rank ``sample_ndim``: one channel, or
+    ``sample_ndim + 1``: channels first) wins; a 3-D or 4-D X gives its own
+    shape; otherwise, for images, a perfect-square ``n_features`` is one
+    square channel and anything else a ``1 x n_features`` signal, and for
+    signals a row is one channel.
     """
     if image_shape is not None:
         shape = tuple(int(s) for s in image_shape)
-        shape = (1,) + shape if len(shape) == 2 else shape
+        if len(shape) not in (sample_ndim, sample_ndim + 1):
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} must have {sample_ndim} or "
+                f"{sample_ndim + 1} values for samples of rank {sample_ndim}."
+            )
+        shape = (1,) + shape if len(shape) == sample_ndim else shape
         size = int(np.prod(shape))
         if size != n_features:
             raise ValueError(
@@ -254,23 +263,25 @@ def resolve_image_shape(image_shape, n_features, shape_from_X=None):
     if shape_from_X is not None:
         return shape_from_X
     side = math.isqrt(n_features)
-    if side * side == n_features:
+    if sample_ndim == 2 and side * side == n_features:
         return (1, side, side)
-    return (1, 1, n_features)
+    return (1,) * sample_ndim + (n_features,)
 
 
 # --------------------------------------------------------------- input X
 
 
-def flatten_images(X):
-    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows.
+def flatten_images(X, sample_ndim=2):
+    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows
+    (for signals, ``sample_ndim=1``: a 3-D ``(n, C, L)`` array).
 
-    Returns the 2-D data and the ``(C, H, W)`` of one sample (None for 2-D X).
+    Returns the 2-D data and the ``(C, H, W)`` (``(C, L)``) of one sample
+    (None for 2-D X).
     """
     ndim = getattr(X, "ndim", None)
-    if ndim in (3, 4) and not issparse(X):
+    if ndim in (sample_ndim + 1, sample_ndim + 2) and ndim > 2 and not issparse(X):
         shape = tuple(int(s) for s in X.shape[1:])
-        shape = (1,) + shape if ndim == 3 else shape
+        shape = (1,) + shape if ndim == sample_ndim + 1 else shape
         return np.reshape(X, (X.shape[0], -1)), shape
     return X, None
 

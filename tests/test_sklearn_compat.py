@@ -12,11 +12,13 @@ from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
 from skcnn.layers import (
     BatchNorm1D,
     BatchNorm2D,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    MaxPool1D,
     MaxPool2D,
     ReLU,
     Tanh,
@@ -31,6 +33,18 @@ def small_layer_list():
         ("pool1", MaxPool2D(1)),
         ("flatten", Flatten()),
         ("drop", Dropout(0.2)),
+        ("fc", Dense(16)),
+        ("tanh", Tanh()),
+    ]
+
+
+def signal_layer_list():
+    """The same network in 1-D layers: 2-D X's rows are ``(1, n_features)`` signals."""
+    return [
+        ("conv1", Conv1D(4, kernel_size=3, padding="same")),
+        ("relu1", ReLU()),
+        ("pool1", MaxPool1D(1)),
+        ("flatten", Flatten()),
         ("fc", Dense(16)),
         ("tanh", Tanh()),
     ]
@@ -68,6 +82,7 @@ CONFIGURATIONS = [
     NumpyCNNRegressor(filters=(), solver="lbfgs", dropout=0.0, dtype=np.float64),
     NumpyCNNClassifier(layers=small_layer_list()),
     NumpyCNNRegressor(layers=small_layer_list()),
+    NumpyCNNClassifier(layers=signal_layer_list()),
     # Fewer, larger steps: the checks' small data sets converge as well, faster.
     # The classifier predicts with statistics of the training set, the
     # regressor with the moving averages.

@@ -25,7 +25,14 @@ from skcnn.inspection import (  # noqa: E402
     FiltersDisplay,
     TrainingCurveDisplay,
 )
-from skcnn.layers import Conv2D, MaxPool2D  # noqa: E402
+from skcnn.layers import (  # noqa: E402
+    Conv1D,
+    Conv2D,
+    Flatten,
+    LeakyReLU,
+    MaxPool1D,
+    MaxPool2D,
+)
 
 SMALL = dict(filters=(4, 6), hidden_layer_sizes=(16,), max_iter=3, random_state=0)
 
@@ -145,6 +152,33 @@ def test_activations_are_the_activation_layer_output(few_digits):
     expected = clf.layer_outputs(X[3:4])[position + 1][0]
     np.testing.assert_array_equal(disp.activations, expected)
     assert disp.layer_name == "convolution layer 1 + Tanh"
+
+
+def test_any_activation_layer_is_found_after_a_convolution(few_digits):
+    """Activations are known by their class (skcnn.layers.Activation), not by
+    the estimator's activation= choices: a LeakyReLU after a conv counts."""
+    X, y = few_digits
+    layers = [("conv", Conv2D(3, padding="same")), ("pool", MaxPool2D(2)),
+              ("leaky", LeakyReLU(-0.5)), ("flat", Flatten())]
+    clf = NumpyCNNClassifier(layers=layers, max_iter=2, random_state=0).fit(X, y)
+    disp = ActivationsDisplay.from_estimator(clf, X[0])
+    assert disp.layer_name == "convolution layer 0 + LeakyReLU"
+    conv_out = clf.layer_outputs(X[:1])[0][0]
+    np.testing.assert_array_equal(disp.activations, clf.layers_[2].forward(conv_out))
+
+
+def test_the_displays_draw_signals_as_one_row_images(few_digits):
+    X, y = few_digits
+    layers = [("conv", Conv1D(3, 5)), ("leaky", LeakyReLU()), ("pool", MaxPool1D(2)),
+              ("flat", Flatten())]
+    clf = NumpyCNNClassifier(layers=layers, max_iter=2, random_state=0).fit(X, y)
+    assert clf.image_shape_ == (1, 64)
+    maps = ActivationsDisplay.from_estimator(clf, X[0])
+    assert maps.activations.shape == (3, 1, 60) and len(maps.axes_) == 3
+    np.testing.assert_array_equal(maps.activations[:, 0], clf.layer_outputs(X[:1])[1][0])
+    filters = FiltersDisplay.from_estimator(clf)
+    np.testing.assert_array_equal(filters.filters[:, :, 0], clf.layers_[0].weight)
+    assert filters.images_.shape == (3, 1, 5)
 
 
 def test_activations_plot_one_axes_and_image_per_map(clf, few_digits):

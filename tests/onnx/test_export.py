@@ -22,18 +22,23 @@ import skcnn.layers  # noqa: E402
 import skcnn.onnx  # noqa: E402
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor  # noqa: E402
 from skcnn.layers import (  # noqa: E402
+    AvgPool1D,
     AvgPool2D,
     BatchNorm1D,
     BatchNorm2D,
+    Conv1D,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
     GlobalMaxPool2D,
     Identity,
     LeakyReLU,
     Logistic,
+    MaxPool1D,
     MaxPool2D,
     ReLU,
     Tanh,
@@ -140,10 +145,11 @@ def _stack(*layers):
     return [(f"{type(layer).__name__.lower()}{i}", layer) for i, layer in enumerate(layers)]
 
 
-# Stacks on the 8x8 digits covering every layer class of skcnn.layers, and the
-# sizes where ONNX's and our conventions could part: pools that do not tile
-# their input (floor mode drops the last row and column), strided and padded
-# convolutions, batch norm in 2-D and 1-D with a non-default eps.
+# Stacks on the 8x8 digits (images, or 1 x 64 signals) covering every layer
+# class of skcnn.layers, and the sizes where ONNX's and our conventions could
+# part: pools that do not tile their input (floor mode drops the last row and
+# column), strided and padded convolutions, batch norm in 2-D and 1-D (on
+# features and on signals) with a non-default eps.
 NEW_LAYER_STACKS = {
     "bn-maxpool-gap": _stack(
         Conv2D(6, 3, padding=1), BatchNorm2D(), ReLU(),
@@ -162,6 +168,24 @@ NEW_LAYER_STACKS = {
         AvgPool2D(3, stride=2),                         # 8x8 -> 3x3, row 7 dropped
         AvgPool2D((2, 3), stride=(1, 2)),               # 3x3 -> 2x1
         Flatten(), Dropout(0.1), Dense(16), BatchNorm1D(momentum=0.5), Identity(), ReLU(),
+    ),
+    # The digits' rows as 1 x 64 signals: the first layer is 1-D.
+    "signal-maxpool-gap": _stack(
+        Conv1D(6, 3, padding="same"), BatchNorm1D(), LeakyReLU(0.1),
+        MaxPool1D(3, stride=2),                         # 64 -> 31, position 63 dropped
+        Conv1D(8, 4, stride=2, padding=1, bias=False), ReLU(),  # -> 15
+        GlobalAvgPool1D(), Dense(12), BatchNorm1D(), Tanh(),
+    ),
+    "signal-avgpool-gmp": _stack(
+        Conv1D(4, 5, padding=2), ReLU(),
+        AvgPool1D(2),                                   # 64 -> 32
+        MaxPool1D(3),                                   # -> 10, positions 30, 31 dropped
+        Conv1D(8, 2), BatchNorm1D(eps=1e-3),            # -> 9
+        GlobalMaxPool1D(), Dense(12), ReLU(), Dropout(0.1),
+    ),
+    "signal-flatten": _stack(
+        Conv1D(4, 2, padding="same"), MaxPool1D(2), BatchNorm1D(momentum=0.3), ReLU(),
+        AvgPool1D(2, stride=1), Flatten(), Dense(16), ReLU(),
     ),
 }
 # Batch norm learns slowly from its initial state: a larger step and more
@@ -200,13 +224,12 @@ def test_layer_lists(data, stack, task):
     assert_batchnorm_trained(model)
 
 
-def test_the_stacks_hold_every_image_layer():
-    """The stacks of ``test_layer_lists`` hold every public layer class that
-    takes images or flat samples (each class's converter alone is checked
-    against onnxruntime by tests/layers/test_conformance.py; signals: below)."""
-    classes = {cls for cls in skcnn.layers.PUBLIC_LAYERS if cls.input_ndim != 2}
+def test_the_stacks_hold_every_layer_class():
+    """The stacks of ``test_layer_lists`` hold every public layer class (each
+    class's converter alone is checked against onnxruntime by
+    tests/layers/test_conformance.py)."""
     in_stacks = {type(layer) for stack in NEW_LAYER_STACKS.values() for _, layer in stack}
-    assert sorted(c.__name__ for c in classes - in_stacks) == []
+    assert sorted(c.__name__ for c in set(skcnn.layers.PUBLIC_LAYERS) - in_stacks) == []
 
 
 def test_layer_list_pipeline(data):
