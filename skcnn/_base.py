@@ -44,14 +44,16 @@ from ._training.lbfgs import LbfgsTrainingMixin
 from ._training.numerics import flush_subnormals
 from ._training.parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
 from ._validation import (
+    channels_first_rows,
     flatten_images,
     one_image_hint,
     resolve_image_shape,
+    user_layout,
     validate_hyperparameters,
     warn_if_beyond_float32,
-    warn_if_channels_last,
+    warn_if_misread,
 )
-from .augmentation import augment_batch, check_transforms
+from .augmentation import augment_batch, check_sample_shape, check_transforms
 from .layers import Dropout
 from .optimizers import SGD, Adam
 
@@ -66,7 +68,9 @@ EARLY_STOPPING_AUTO_MIN_SAMPLES = 5_000
 # What a continued fit (warm_start, partial_fit) may not change, where the
 # estimator has it. The dropout rate may change; turning dropout on or off
 # may not (see _check_compatible).
-_ARCHITECTURE = tuple(key for key in NETWORK_PARAMS if key != "dropout") + ("dtype", "loss")
+_ARCHITECTURE = tuple(key for key in NETWORK_PARAMS if key != "dropout") + ("dtype", "loss", "data_format")
+# Parameters added since skcnn 0.1.0, with the value that reads its saved models as they were.
+_NEW_PARAMS = {"data_format": "channels_first"}
 
 
 @dataclass
@@ -100,7 +104,7 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         n_iter_no_change, early_stopping, validation_fraction, momentum, nesterovs_momentum,
         beta_1, beta_2, epsilon, shuffle, random_state, verbose, warm_start, dtype, n_jobs,
         learning_rate, power_t, max_fun, layers=None, augment=None,
-        batchnorm_statistics="running",
+        batchnorm_statistics="running", data_format="channels_first",
     ):
         self.filters = filters
         self.kernel_size = kernel_size
@@ -136,6 +140,15 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         self.layers = layers
         self.augment = augment
         self.batchnorm_statistics = batchnorm_statistics
+        self.data_format = data_format
+
+    def __setstate__(self, state):
+        """Unpickle (pickle and skops), giving a model saved before a parameter
+        existed that parameter's default, which reads its input as it did."""
+        state = {**_NEW_PARAMS, **state}
+        if "_architecture" in state:
+            state["_architecture"] = {**_NEW_PARAMS, **state["_architecture"]}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -270,7 +283,8 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         # starts with signal layers (Conv1D, ...), else 2 (images).
         layers_ndim = None if arch["layers"] is None else sample_ndim(self.layers)
         spatial_ndim = 1 if layers_ndim == 2 else 2
-        X, shape_from_X = flatten_images(X, spatial_ndim)
+        data_format = arch["data_format"]
+        X, shape_from_X = flatten_images(X, data_format, spatial_ndim)
         dtype = np.dtype(arch["dtype"]) if cold else self._dtype()
         X, y = validate_data(
             self, X, y, reset=cold, dtype=dtype, accept_sparse=["csr", "csc"], **self._y_validation()
@@ -280,13 +294,18 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
         targets = self._check_targets(y, cold, incremental, extra)
         if cold:
             image_shape = resolve_image_shape(
-                self.image_shape, X.shape[1], shape_from_X, spatial_ndim
+                self.image_shape, X.shape[1], shape_from_X, data_format, spatial_ndim
             )
-            if shape_from_X is not None and len(shape_from_X) == 3:
-                warn_if_channels_last(shape_from_X)
+            source = (
+                "X" if shape_from_X is not None
+                else "rule" if self.image_shape is None else "image_shape"
+            )
+            warn_if_misread(image_shape, data_format, source, X.shape[1])
         else:
             targets, image_shape = self._targets, self.image_shape_
             self._check_compatible(arch, shape_from_X)
+        X = channels_first_rows(X, image_shape, data_format)
+        check_sample_shape(check_transforms(self.augment), image_shape)
         y_encoded = self._encode_targets(y, targets)
         weights = self._sample_weights(sample_weight, X, y_encoded, targets)
         if weights is not None and not weights.sum() > 0:
@@ -683,7 +702,8 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
     def _validate_X_predict(self, X):
         check_is_fitted(self)
         hint = one_image_hint(X, self.n_features_in_)
-        X, shape_from_X = flatten_images(X, len(self.image_shape_) - 1)
+        data_format = self._architecture["data_format"]
+        X, shape_from_X = flatten_images(X, data_format, len(self.image_shape_) - 1)
         try:
             X = validate_data(self, X, reset=False, dtype=self._dtype(), accept_sparse=["csr", "csc"])
             X = X.tocsr() if issparse(X) else X
@@ -693,10 +713,12 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
             raise
         if shape_from_X is not None and shape_from_X != self.image_shape_:
             raise ValueError(
-                f"X holds samples of shape {shape_from_X}, but the model was "
-                f"fitted on samples of shape {self.image_shape_}."
+                f"X holds samples of shape {user_layout(shape_from_X, data_format)}, but "
+                f"the model was fitted on samples of shape "
+                f"{user_layout(self.image_shape_, data_format)}"
+                + (" (data_format='channels_last')." if data_format == "channels_last" else ".")
             )
-        return X
+        return channels_first_rows(X, self.image_shape_, data_format)
 
     def _predict_batch_size(self):
         """Samples per inference batch so that its arrays stay within budget."""

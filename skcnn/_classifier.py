@@ -30,7 +30,9 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         Output channels of each convolution block. ``()`` gives a plain
         multi-layer perceptron.
     kernel_size : int or tuple of (int, int), default=3
-        Height and width of every convolution kernel.
+        Height and width of every convolution kernel. On signals (samples of
+        one row, or one column) kernels, padding and pools act along the
+        signal only: their size across it is 1.
     pool_size : int or tuple of (int, int), default=2
         Max-pooling window (and stride) after each convolution; 1 means no
         pooling. A window larger than its input is clipped to it, so pooling
@@ -42,10 +44,20 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation after every convolution and hidden dense layer.
     image_shape : tuple of int, default=None
-        ``(H, W)`` or ``(C, H, W)`` of one sample of a 2-D ``X``. With None, a
-        perfect-square ``n_features`` is read as one square channel and any
-        other ``n_features`` as a ``1 x n_features`` signal. 3-D ``(n, H, W)``
-        and 4-D ``(n, C, H, W)`` arrays carry their own shape.
+        ``(H, W)`` or ``(C, H, W)`` of one sample of a 2-D ``X`` (``(H, W, C)``
+        with ``data_format="channels_last"``). With None, a perfect-square
+        ``n_features`` is read as one square channel and any other
+        ``n_features`` as a ``1 x n_features`` signal. A 3-D ``(n, H, W)``
+        array holds one-channel images, and a 4-D ``(n, C, H, W)`` array
+        (``(n, H, W, C)`` with ``"channels_last"``) carries its own shape.
+    data_format : {"channels_first", "channels_last"}, default="channels_first"
+        Where a sample's channels are, as in Keras: first, ``(C, H, W)``, as
+        in PyTorch; or last, ``(H, W, C)``, as PIL, matplotlib, OpenCV and
+        scikit-image give images. It applies to a 4-D ``X``, to
+        ``image_shape`` and to the order of the values in the rows of a 2-D
+        ``X`` (``X_hwc.reshape(n, -1)``). The input is converted to channels
+        first once, where it is validated: ``image_shape_``, ``coefs_`` and
+        the network are channels first either way.
     solver : {"adam", "sgd", "lbfgs"}, default="adam"
         The optimizer: Adam, SGD with momentum, or full-batch L-BFGS
         (``scipy.optimize.minimize``), as in MLPClassifier. L-BFGS often
@@ -255,6 +267,7 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         hidden_layer_sizes=(128,),
         activation="relu",
         image_shape=None,
+        data_format="channels_first",
         solver="adam",
         alpha=1e-2,
         dropout=0.5,
@@ -292,6 +305,7 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             image_shape=image_shape,
+            data_format=data_format,
             solver=solver,
             alpha=alpha,
             dropout=dropout,

@@ -100,12 +100,17 @@ def validate_hyperparameters(est):
         "hidden_layer_sizes", est.hidden_layer_sizes, "a tuple of positive ints"
     )
     p["activation"] = _choice("activation", est.activation, set(ACTIVATIONS))
+    p["data_format"] = _choice("data_format", est.data_format, set(DATA_FORMATS))
     if est.image_shape is not None:
         shape = est.image_shape
         if not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3) or not all(
             _is_int(s) and s >= 1 for s in shape
         ):
-            _fail("image_shape", shape, "None, (height, width) or (channels, height, width) of positive ints")
+            _fail(
+                "image_shape", shape,
+                "None, (height, width), or (channels, height, width) of positive ints "
+                "((height, width, channels) with data_format='channels_last')",
+            )
     p["dropout"] = _real("dropout", est.dropout, 0, 1, True, False)
     p["layers"] = _layer_list(est)
     check_transforms(est.augment)
@@ -229,26 +234,76 @@ def _same(value, default):
         return False
 
 
-def resolve_image_shape(image_shape, n_features, shape_from_X=None, sample_ndim=2):
-    """The channels-first shape of one sample: ``(C, H, W)``, or ``(C, L)``
-    for layers that take signals (``sample_ndim=1``, the rank of a sample
-    without its channels).
+#: The layouts of a sample's channels, as Keras names them.
+DATA_FORMATS = ("channels_first", "channels_last")
 
-    ``image_shape`` (of rank ``sample_ndim``: one channel, or
-    ``sample_ndim + 1``: channels first) wins; a 3-D or 4-D X gives its own
-    shape; otherwise, for images, a perfect-square ``n_features`` is one
-    square channel and anything else a ``1 x n_features`` signal, and for
-    signals a row is one channel.
+
+def _sample_shape(shape, data_format, sample_ndim):
+    """The channels-first shape of a sample given as ``shape`` (an image_shape
+    or ``X.shape[1:]``), or None if its rank is neither ``sample_ndim`` (one
+    channel) nor ``sample_ndim + 1`` (channels first or last)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == sample_ndim:
+        return (1,) + shape
+    if len(shape) == sample_ndim + 1:
+        return shape if data_format == "channels_first" else shape[-1:] + shape[:-1]
+    return None
+
+
+def user_layout(shape, data_format):
+    """The channels-first ``shape`` of a sample as the user lays it out."""
+    return tuple(shape) if data_format == "channels_first" else tuple(shape[1:]) + tuple(shape[:1])
+
+
+def resolve_image_shape(
+    image_shape, n_features, shape_from_X=None, data_format="channels_first", sample_ndim=2
+):
+    """The channels-first shape of one sample: ``(C, H, W)``.
+
+    The rule for reading ``X`` (for ``sample_ndim=2``, the rank of a sample
+    of 2-D layers, without its channels):
+
+    - 2-D ``X`` ``(n_samples, n_features)``: rows, shaped by ``image_shape``.
+      ``(H, W)`` is one channel; ``(C, H, W)`` several, or ``(H, W, C)``
+      with ``data_format="channels_last"`` (the rows then hold the values
+      in ``(H, W, C)`` order, as ``X_hwc.reshape(n, -1)`` gives them). With
+      ``image_shape=None`` a perfect-square ``n_features`` is one square
+      channel and anything else a ``1 x n_features`` signal.
+    - 3-D ``X`` ``(n_samples, H, W)``: one-channel images.
+    - 4-D ``X`` ``(n_samples, C, H, W)``, or ``(n_samples, H, W, C)`` with
+      ``data_format="channels_last"``.
+
+    In general a sample (an ``image_shape`` or ``X.shape[1:]``) of rank
+    ``sample_ndim`` has one channel and one of rank ``sample_ndim + 1`` its
+    channels first or last, so that layers of another rank only change
+    ``sample_ndim``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None
+        The estimator's ``image_shape`` (``image_shape`` wins over the
+        rule for 2-D ``X``; with a 3-D or 4-D ``X`` it must agree with it).
+    n_features : int
+        Values per sample.
+    shape_from_X : tuple of int or None
+        The channels-first shape of a sample of a 3-D or 4-D ``X`` (see
+        :func:`flatten_images`), None for 2-D ``X``.
+    data_format : {"channels_first", "channels_last"}
+    sample_ndim : int, default=2
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(C, H, W)``, channels first whatever ``data_format``.
     """
     if image_shape is not None:
-        shape = tuple(int(s) for s in image_shape)
-        if len(shape) not in (sample_ndim, sample_ndim + 1):
+        shape = _sample_shape(image_shape, data_format, sample_ndim)
+        if shape is None:
             raise ValueError(
                 f"image_shape={tuple(image_shape)!r} must have {sample_ndim} or "
                 f"{sample_ndim + 1} values for samples of rank {sample_ndim}."
             )
-        shape = (1,) + shape if len(shape) == sample_ndim else shape
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         if size != n_features:
             raise ValueError(
                 f"image_shape={tuple(image_shape)!r} holds {size} values per "
@@ -257,7 +312,7 @@ def resolve_image_shape(image_shape, n_features, shape_from_X=None, sample_ndim=
         if shape_from_X is not None and shape != shape_from_X:
             raise ValueError(
                 f"image_shape={tuple(image_shape)!r} does not match the shape "
-                f"{shape_from_X} of the samples in X."
+                f"{user_layout(shape_from_X, data_format)} of the samples in X."
             )
         return shape
     if shape_from_X is not None:
@@ -271,33 +326,116 @@ def resolve_image_shape(image_shape, n_features, shape_from_X=None, sample_ndim=
 # --------------------------------------------------------------- input X
 
 
-def flatten_images(X, sample_ndim=2):
-    """Turn a 3-D ``(n, H, W)`` or 4-D ``(n, C, H, W)`` array into 2-D rows
-    (for signals, ``sample_ndim=1``: a 3-D ``(n, C, L)`` array).
+def flatten_images(X, data_format="channels_first", sample_ndim=2):
+    """Turn an ``X`` of samples with their own shape into 2-D rows.
 
-    Returns the 2-D data and the ``(C, H, W)`` (``(C, L)``) of one sample
-    (None for 2-D X).
+    ``X`` of rank ``sample_ndim + 1`` holds one-channel samples, of rank
+    ``sample_ndim + 2`` samples with their channels (first or last, as
+    ``data_format`` says); see :func:`resolve_image_shape`. Returns the 2-D
+    rows, in the order of ``X`` (see :func:`channels_first_rows`), and the
+    channels-first shape of one sample (None for 2-D and sparse ``X``,
+    which go on to ``validate_data`` as they are).
     """
     ndim = getattr(X, "ndim", None)
-    if ndim in (sample_ndim + 1, sample_ndim + 2) and ndim > 2 and not issparse(X):
-        shape = tuple(int(s) for s in X.shape[1:])
-        shape = (1,) + shape if ndim == sample_ndim + 1 else shape
-        return np.reshape(X, (X.shape[0], -1)), shape
-    return X, None
-
-
-def warn_if_channels_last(shape):
-    """Warn when ``(C, H, W)`` looks like channels-last ``(H, W, C)`` images."""
-    c, h, w = shape
-    if w in (1, 3, 4) and w < c and w < h:
-        warnings.warn(
-            f"X holds samples of shape {shape}, read as {c} channels of {h} x {w} "
-            f"images (channels first, as PyTorch). If they are {c} x {h} images "
-            f"with {w} channels last (as PIL, matplotlib and scikit-learn's sample "
-            "images are), pass np.moveaxis(X, -1, 1) instead.",
-            UserWarning,
-            stacklevel=5,  # the user's fit / partial_fit call
+    if ndim is None or ndim <= 2 or issparse(X):
+        return X, None
+    shape = _sample_shape(X.shape[1:], data_format, sample_ndim)
+    if shape is None:
+        last = data_format == "channels_last"
+        if sample_ndim == 1:
+            expected = "3-D " + ("(n_samples, L, C)" if last else "(n_samples, C, L)")
+            expected += " for a network of 1-D layers"
+        else:
+            expected = "3-D (n_samples, H, W) or 4-D " + (
+                "(n_samples, H, W, C)" if last else "(n_samples, C, H, W)"
+            )
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features) or {expected}. Received an array of "
+            f"shape {X.shape}."
         )
+    return np.reshape(X, (X.shape[0], -1)), shape
+
+
+def channels_first_rows(X, shape, data_format):
+    """Validated 2-D rows ``X`` with their columns in the channels-first
+    order of samples of ``shape`` ``(C, ...)``: the one conversion of
+    ``data_format="channels_last"``, so that the network never sees it.
+
+    Rows in ``(..., C)`` order are permuted (dense or sparse); one channel,
+    or channels first, leaves ``X`` as it is.
+    """
+    if data_format == "channels_first" or shape[0] == 1:
+        return X
+    columns = np.moveaxis(np.arange(math.prod(shape)).reshape(shape[1:] + shape[:1]), -1, 0)
+    return X[:, columns.ravel()]
+
+
+# A flat row of 3 x s x s values with s from this on is probably a colour
+# image: smaller colour images are rare, and shorter signals of such lengths
+# (48, 75, 108, ...) common.
+_MIN_COLOUR_SIDE = 8
+
+
+def warn_if_misread(shape, data_format, source, n_features):
+    """Warn when samples read as ``shape`` (channels first) were probably laid out otherwise.
+
+    A warning, not an error: every layout warned about is also a valid one
+    for some data (a signal of 3,072 values, 32 channels of 32 x 3 patches),
+    and ``data_format`` and ``image_shape`` say which one it is.
+
+    Parameters
+    ----------
+    shape : tuple of (int, int, int)
+        How the samples are read, ``(C, H, W)``.
+    data_format : {"channels_first", "channels_last"}
+    source : {"X", "image_shape", "rule"}
+        Where the shape came from: ``X``'s own shape (3-D or 4-D), the
+        ``image_shape`` parameter, or the rule for 2-D ``X`` without it.
+    n_features : int
+        Values per sample.
+    """
+    if len(shape) != 3:  # 1-D samples (C, L): no layout to guess
+        return
+    c, h, w = shape
+    if source == "rule":
+        side = math.isqrt(n_features // 3)
+        if n_features % 3 or side * side * 3 != n_features or side < _MIN_COLOUR_SIDE:
+            return
+        message = (
+            f"X has {n_features} features per sample, read as one 1 x {n_features} signal "
+            f"({n_features} is not a perfect square). If they are {side} x {side} images with "
+            f"3 channels, say so: image_shape=({side}, {side}, 3) with "
+            "data_format='channels_last' for rows flattened from (n, H, W, C) arrays "
+            f"(X_hwc.reshape(n, -1)), or image_shape=(3, {side}, {side}) for rows in channel-"
+            f"first order. image_shape=(1, {n_features}) reads them as a signal without this "
+            "warning."
+        )
+    elif data_format == "channels_first" and w in (1, 3, 4) and w < c and w < h:
+        read = f"read as {c} channels of {h} x {w} images (channels first, as PyTorch)"
+        if source == "X":
+            message = (
+                f"X holds samples of shape {shape}, {read}. If they are {c} x {h} images with "
+                f"{w} channels last (as PIL, matplotlib, OpenCV and scikit-image give them), "
+                "pass data_format='channels_last' (or np.moveaxis(X, -1, 1))."
+            )
+        else:
+            message = (
+                f"image_shape={shape} is {read}. If the rows hold {c} x {h} images with {w} "
+                "channels last (flattened from (n, H, W, C) arrays), pass "
+                f"data_format='channels_last' with image_shape={shape}; if they are in "
+                f"channel-first order, image_shape={(w, c, h)}."
+            )
+    elif data_format == "channels_last" and h in (1, 3, 4) and h < c and h < w:
+        given = user_layout(shape, data_format)
+        message = (
+            f"{'X holds samples of shape ' if source == 'X' else 'image_shape='}{given}, read "
+            f"with data_format='channels_last' as {h} x {w} images with {c} channels. If "
+            f"they are {c} x {w} images with {h} channels first, leave data_format at "
+            "'channels_first'."
+        )
+    else:
+        return
+    warnings.warn(message, UserWarning, stacklevel=5)  # the user's fit / partial_fit call
 
 
 def warn_if_beyond_float32(X):

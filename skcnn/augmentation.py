@@ -13,9 +13,14 @@ batch and the sample's own values, as dropout masks are (see
 ``n_jobs``, identical samples get the same transform, and an integer
 sample weight stays equivalent to repeated samples.
 
-Every transform works on a whole batch ``(N, C, H, W)`` at once (no loop
-over images) and keeps the dtype; pixels moved in from outside the image
-are zeros.
+Every transform works on a whole batch at once (no loop over images) and
+keeps the dtype; pixels moved in from outside the image are zeros. A batch
+holds images ``(N, C, H, W)`` or 1-D samples ``(N, C, L)``. Transforms know
+the geometry they act on: on a signal (1-D samples, or images of one row or
+one column) a shift moves along the signal only and a flip reverses it; a
+shift never moves a sample entirely out of its frame; a transform that
+cannot apply (a rotation of a signal) refuses with an error before any
+training.
 
 Examples
 --------
@@ -38,19 +43,31 @@ __all__ = ["RandomFlip", "RandomRotation", "RandomShift", "Transform", "apply_tr
 
 
 class Transform(ParamsMixin):
-    """Base class: a random transform of a batch of images.
+    """Base class: a random transform of a batch of images or signals.
 
     A subclass gives ``n_draws``, the uniform numbers it needs per sample,
     and ``_apply(X, u)`` for a batch ``X`` of shape ``(N, C, H, W)`` and
     ``u`` of shape ``(N, n_draws)`` in ``[0, 1)``; it returns a new array.
-    Its constructor arguments are its parameters (``get_params``), so that
-    an estimator holding transforms can be cloned and searched.
+    1-D samples ``(C, L)`` reach ``_apply`` as one-row images ``(C, 1, L)``.
+    A transform that cannot act on some samples says so in
+    ``check_sample_shape``. Its constructor arguments are its parameters
+    (``get_params``), so that an estimator holding transforms can be cloned
+    and searched.
     """
 
     n_draws = 0
 
     def _apply(self, X, u):
         raise NotImplementedError
+
+    def check_sample_shape(self, shape):
+        """Raise a ``ValueError`` if the transform cannot act on samples of ``shape``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            One sample: ``(C, H, W)`` for images, ``(C, L)`` for 1-D samples.
+        """
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
@@ -66,7 +83,11 @@ class RandomShift(Transform):
         Largest shift along the height and the width; each sample's shifts
         are drawn uniformly from ``-max_shift`` to ``max_shift`` (both
         included). A shift ``(dy, dx)`` moves pixel ``(i, j)`` to
-        ``(i + dy, j + dx)``. ``0`` leaves that axis alone.
+        ``(i + dy, j + dx)``. ``0`` leaves that axis alone. Along an axis
+        of length ``n`` the largest shift is ``n - 1``, so that every
+        sample keeps at least one row and one column of its own: a 1-row
+        signal is shifted along the row only, and 1-D samples ``(C, L)``
+        along ``L`` by at most the width's ``max_shift``.
     """
 
     n_draws = 2
@@ -76,7 +97,8 @@ class RandomShift(Transform):
         self.max_shift = max_shift
 
     def _apply(self, X, u):
-        my, mx = self._max
+        _, _, h, w = X.shape
+        my, mx = min(self._max[0], h - 1), min(self._max[1], w - 1)
         dy = np.floor(u[:, 0] * (2 * my + 1)).astype(np.intp) - my
         dx = np.floor(u[:, 1] * (2 * mx + 1)).astype(np.intp) - mx
         return shift_images(X, dy, dx)
@@ -100,6 +122,9 @@ def shift_images(X, dy, dx):
 class RandomFlip(Transform):
     """Mirror each image with probability 1/2, per axis.
 
+    A signal (1-D samples, or images of one row or one column) has one
+    direction: with either flag set, it is reversed with probability 1/2.
+
     Parameters
     ----------
     horizontal : bool, default=True
@@ -119,6 +144,12 @@ class RandomFlip(Transform):
         self.vertical = vertical
 
     def _apply(self, X, u):
+        _, _, h, w = X.shape
+        if h == 1 or w == 1:
+            if not (self.horizontal or self.vertical):
+                return X.copy()
+            along = X[..., ::-1] if h == 1 else X[..., ::-1, :]
+            return np.where((u[:, 0] < 0.5)[:, None, None, None], along, X).astype(X.dtype, copy=False)
         out = X
         if self.horizontal:
             out = np.where((u[:, 0] < 0.5)[:, None, None, None], out[..., ::-1], out)
@@ -146,6 +177,14 @@ class RandomRotation(Transform):
         network with batch normalization then keeps running statistics of
         smoother images than it will predict. With ``order=0`` every output
         pixel is an input pixel, and the statistics match.
+
+    Notes
+    -----
+    Images must be at least 3 x 3 pixels, so that a pixel near the center
+    stays inside whatever the angle; a signal (1-D samples, one row or one
+    column) has no second direction to turn in. On such samples the
+    transform refuses to act (before any training, in ``fit``) rather than
+    move them out of their frame.
     """
 
     n_draws = 1
@@ -159,6 +198,27 @@ class RandomRotation(Transform):
             raise ValueError(f"order must be 0 (nearest) or 1 (bilinear). Received order={order!r}.")
         self.degrees = degrees
         self.order = order
+
+    def check_sample_shape(self, shape):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) == 2:
+            why, axes = "1-D samples have no second direction to turn in", "channels, length"
+        elif min(shape[1:]) == 1:
+            why, axes = (
+                "a signal of one row or one column has no second direction to turn in, and "
+                "rotating it would move it out of its frame (all zeros)"
+            ), "channels, height, width"
+        elif min(shape[1:]) < 3:
+            why, axes = (
+                "rotation needs images of at least 3 x 3 pixels, or every pixel can turn out "
+                "of the frame"
+            ), "channels, height, width"
+        else:
+            return
+        raise ValueError(
+            f"{self!r} cannot rotate samples of shape {shape} ({axes}): {why}. Remove it "
+            "from augment (RandomShift and RandomFlip act along a signal)."
+        )
 
     def _apply(self, X, u):
         angles = np.deg2rad((2 * u[:, 0] - 1) * self.degrees)
@@ -222,8 +282,18 @@ def _uniforms(keys, seed, n_draws):
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
+def check_sample_shape(transforms, shape):
+    """Raise the error of the first of ``transforms`` that cannot act on samples of ``shape``.
+
+    ``shape`` is ``(C, H, W)`` or ``(C, L)``; the estimators call this at the
+    start of ``fit``, before any training.
+    """
+    for transform in transforms:
+        transform.check_sample_shape(shape)
+
+
 def augment_batch(transforms, X, seed):
-    """Apply ``transforms`` in order to the batch ``X`` (N, C, H, W).
+    """Apply ``transforms`` in order to the batch ``X``: ``(N, C, H, W)`` or ``(N, C, L)``.
 
     ``seed`` is a tuple of non-negative ints (the training call's seed, the
     epoch, the batch); each sample's draws hash it with the sample's values,
@@ -231,24 +301,34 @@ def augment_batch(transforms, X, seed):
     """
     if not transforms:
         return X
-    keys = sample_keys(X.reshape(X.shape[0], -1))
+    check_sample_shape(transforms, X.shape[1:])
+    shape = X.shape
+    keys = sample_keys(X.reshape(shape[0], -1))
+    if X.ndim == 3:  # 1-D samples: one-row images
+        X = X.reshape(shape[0], shape[1], 1, shape[2])
     for position, transform in enumerate(transforms):
         u = _uniforms(keys, mix_seed(*seed, position), transform.n_draws)
         X = transform._apply(X, u)
-    return X
+    return X.reshape(shape)
 
 
-def apply_transforms(X, transforms, seed=0):
-    """Augmented copies of images, as a training batch would get them.
+def apply_transforms(X, transforms, seed=0, *, sample_ndim=2):
+    """Augmented copies of images or signals, as a training batch would get them.
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, C, H, W) or (n_samples, H, W)
-        Images.
+    X : array-like of shape (n_samples, C, H, W) or (n_samples, H, W); \
+            with ``sample_ndim=1``, (n_samples, C, L) or (n_samples, L)
+        Images (one channel when 3-D), or 1-D samples (one channel when 2-D).
     transforms : transform or list of transforms
         From this module, applied in order.
     seed : int, default=0
         Non-negative; another seed gives other draws.
+    sample_ndim : {2, 1}, default=2
+        2: ``X`` holds images, as the estimators read a 3-D or 4-D ``X``
+        for 2-D layers; 1: 1-D samples, as a network of 1-D layers reads
+        them. (A 1-row image ``(C, 1, L)`` and a 1-D sample ``(C, L)`` get
+        the same transform.)
 
     Returns
     -------
@@ -256,14 +336,20 @@ def apply_transforms(X, transforms, seed=0):
         A new array, of the dtype of ``X`` when it is a float array.
     """
     X = np.asarray(X)
-    if X.ndim not in (3, 4):
+    if sample_ndim not in (1, 2):
+        raise ValueError(f"sample_ndim must be 1 or 2. Received sample_ndim={sample_ndim!r}.")
+    if X.ndim not in (sample_ndim + 1, sample_ndim + 2):
+        expected = (
+            "images of shape (n_samples, C, H, W) or (n_samples, H, W)" if sample_ndim == 2
+            else "1-D samples of shape (n_samples, C, L) or (n_samples, L)"
+        )
         raise ValueError(
-            f"X must hold images of shape (n_samples, C, H, W) or (n_samples, H, W). "
-            f"Received an array of shape {X.shape}."
+            f"X must hold {expected} (sample_ndim={sample_ndim}). Received an array "
+            f"of shape {X.shape}."
         )
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
-    images = X if X.ndim == 4 else X[:, None]
-    out = augment_batch(check_transforms(transforms), images, (int(seed),))
-    out = np.array(out, copy=out is images)
+    batch = X if X.ndim == sample_ndim + 2 else X[:, None]  # one channel
+    out = augment_batch(check_transforms(transforms), batch, (int(seed),))
+    out = np.array(out, copy=out is batch)
     return out.reshape(X.shape)

@@ -1,7 +1,11 @@
 """Random transforms of training batches (``skcnn.augmentation``, ``augment=``)."""
 
+import hashlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
@@ -61,9 +65,12 @@ def test_shifts_equal_the_naive_reference(seed):
     out = RandomShift(m)._apply(X, u)
     for k in range(n):
         np.testing.assert_array_equal(out[k], naive_shift(X[k], dy[k], dx[k]))
-    # Shifts beyond the image leave zeros.
-    big = RandomShift(9)._apply(X[:2], np.column_stack([draws_for([9, -9], 9), draws_for([0, 0], 9)]))
-    np.testing.assert_array_equal(big, 0)
+    # Along an axis of length n the shifts are drawn from -(n - 1) to n - 1:
+    # a sample keeps at least one row and one column of its own.
+    big = RandomShift(9)._apply(X[:2], np.column_stack([draws_for([4, -4], 4), draws_for([6, -6], 6)]))
+    np.testing.assert_array_equal(big[0], naive_shift(X[0], 4, 6))
+    np.testing.assert_array_equal(big[1], naive_shift(X[1], -4, -6))
+    assert (big[0, :, 4, 6] != 0).all() and (big[1, :, 0, 0] != 0).all()
 
 
 def test_flips_reverse_the_drawn_samples_only():
@@ -274,6 +281,138 @@ def test_grid_search_over_augment(few_digits):
      check_set_params, check_estimators_pickle],
 )
 def test_estimator_checks_with_augmentation(check):
+    # No rotation: the checks' data are short signals (1 x 3), which it refuses.
     est = NumpyCNNClassifier(filters=(4,), hidden_layer_sizes=(8,), max_iter=5,
-                             augment=[RandomShift(1), RandomFlip(), RandomRotation(5)])
+                             augment=[RandomShift(1), RandomFlip()])
     check(type(est).__name__, est)
+
+
+# ------------------------------------------- the geometry transforms act on
+
+
+def digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "transforms, expected",
+    [
+        ([RandomShift(2)], "239cd3caaa8e8e9d"),
+        ([RandomShift((1, 3))], "a1d98750c5549f2b"),
+        ([RandomFlip(True, True)], "cfb432ea8bbf5e7f"),
+        ([RandomRotation(30)], "1f721c9cc9085fb8"),
+        ([RandomRotation(30, order=0)], "4ac5adf597549104"),
+        ([RandomShift(1), RandomFlip(), RandomRotation(10)], "bb77bfae7a61830e"),
+    ],
+)
+def test_images_get_the_bits_they_got_before_transforms_knew_signals(transforms, expected):
+    """The digests were taken with skcnn 0.1.0's transforms (main at 577d1c3):
+    images of at least 2 x 2 pixels, shifted by less than their size, are
+    transformed exactly as before."""
+    X = np.random.RandomState(0).rand(64, 2, 6, 5).astype(np.float32)
+    assert digest(apply_transforms(X, transforms, seed=3)) == expected
+
+
+def test_a_shift_moves_a_one_row_signal_along_the_row_only():
+    # The issue's case: RandomShift(2) used to move 82 % of these out of their row.
+    X = np.random.RandomState(0).standard_normal((1000, 1, 1, 128)).astype(np.float32)
+    out = apply_transforms(X, [RandomShift(2)], seed=0)
+    assert not (out.reshape(1000, -1) == 0).all(axis=1).any()
+    shifts = []
+    for k in range(1000):
+        (dx,) = [d for d in range(-2, 3) if np.array_equal(out[k], naive_shift(X[k], 0, d))]
+        shifts.append(dx)
+    assert set(shifts) == set(range(-2, 3))
+    # A column moves along its column; 1-D samples (C, L) as one-row images.
+    column = np.ascontiguousarray(X[:200].transpose(0, 1, 3, 2))
+    moved = apply_transforms(column, [RandomShift(2)], seed=0)
+    assert all(
+        any(np.array_equal(moved[k], naive_shift(column[k], d, 0)) for d in range(-2, 3))
+        for k in range(200)
+    )
+    np.testing.assert_array_equal(
+        apply_transforms(X[:, :, 0], [RandomShift(2)], seed=0, sample_ndim=1), out[:, :, 0]
+    )
+
+
+def test_a_flip_reverses_a_signal_whichever_way_it_lies():
+    X = np.random.RandomState(1).standard_normal((400, 2, 1, 16))
+    row = apply_transforms(X, [RandomFlip()], seed=0)
+    flipped = np.array([np.array_equal(row[k], X[k, :, :, ::-1]) for k in range(400)])
+    assert all(flipped[k] or np.array_equal(row[k], X[k]) for k in range(400))
+    assert 160 < flipped.sum() < 240
+    column = X.transpose(0, 1, 3, 2)  # the same signals as columns: RandomFlip() reverses them too
+    np.testing.assert_array_equal(apply_transforms(column, RandomFlip(), seed=0), row.transpose(0, 1, 3, 2))
+    np.testing.assert_array_equal(
+        apply_transforms(column, RandomFlip(horizontal=False, vertical=True), seed=0),
+        row.transpose(0, 1, 3, 2),
+    )
+    np.testing.assert_array_equal(apply_transforms(X[:, :, 0], RandomFlip(), seed=0, sample_ndim=1), row[:, :, 0])
+    np.testing.assert_array_equal(apply_transforms(X, RandomFlip(False, False), seed=0), X)
+
+
+@pytest.mark.parametrize(
+    "shape, sample_ndim, what",
+    [
+        ((1, 1, 128), 2, r"samples of shape \(1, 1, 128\) \(channels, height, width\): a signal"),
+        ((2, 50, 1), 2, r"samples of shape \(2, 50, 1\) \(channels, height, width\): a signal"),
+        ((3, 128), 1, r"samples of shape \(3, 128\) \(channels, length\): 1-D samples"),
+        ((1, 2, 2), 2, r"samples of shape \(1, 2, 2\).*at least 3 x 3 pixels"),
+    ],
+)
+def test_a_rotation_refuses_signals_and_tiny_images(shape, sample_ndim, what):
+    X = np.ones((4,) + shape)
+    message = rf"RandomRotation\(degrees=10, order=1\) cannot rotate {what}.*Remove it from augment"
+    with pytest.raises(ValueError, match=message):
+        apply_transforms(X, [RandomShift(1), RandomRotation(10)], sample_ndim=sample_ndim)
+    with pytest.raises(ValueError, match=message):
+        augment_batch([RandomRotation(10)], X, (0,))
+
+
+def test_fit_refuses_a_transform_that_cannot_apply_before_any_training(monkeypatch):
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((40, 128)), np.arange(40) % 2  # 1 x 128 signals
+    clf = small(max_iter=1).fit(X, y)
+    before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
+    monkeypatch.setattr(_base.BaseCNN, "_initialize", lambda *args: pytest.fail("trained"))
+    monkeypatch.setattr(_base.BaseCNN, "_train", lambda *args: pytest.fail("trained"))
+    clf.set_params(augment=[RandomShift(2), RandomRotation(10)])
+    for call in (clf.fit, clf.partial_fit):
+        with pytest.raises(ValueError, match=r"RandomRotation.*cannot rotate samples of shape \(1, 1, 128\)"):
+            call(X, y)
+    for a, b in zip(before, clf.coefs_ + clf.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"cannot rotate samples of shape \(1, 1, 128\)"):
+        clone(clf).fit(X, y)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    shape=st.one_of(
+        st.tuples(st.integers(1, 3), st.integers(1, 7), st.integers(1, 7)),  # images, 1-row, 1-column
+        st.tuples(st.integers(1, 3), st.integers(1, 40)),  # 1-D samples (C, L)
+    ),
+    max_shift=st.one_of(st.integers(0, 50), st.tuples(st.integers(0, 50), st.integers(0, 50))),
+    flips=st.tuples(st.booleans(), st.booleans()),
+    degrees=st.floats(0, 360),
+    order=st.sampled_from([0, 1]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_no_transform_turns_a_sample_into_zeros(n, shape, max_shift, flips, degrees, order, seed):
+    """Samples without a zero value keep at least one: nothing is moved or
+    turned entirely out of its frame, or the transform refuses the shape.
+    (A rotation after a large shift can turn what is left out of the frame,
+    as it can a digit drawn in a corner: the guarantee is per transform.)"""
+    X = np.random.RandomState(seed % 1000).uniform(0.5, 1.0, (n,) + shape).astype(np.float32)
+    sample_ndim = len(shape) - 1
+    alone = [[RandomShift(max_shift)], [RandomFlip(*flips)], [RandomRotation(degrees, order)]]
+    for transforms in alone + [alone[1] + alone[0], alone[0] + alone[1]]:
+        try:
+            out = apply_transforms(X, transforms, seed=seed, sample_ndim=sample_ndim)
+        except ValueError as error:
+            assert "RandomRotation" in str(error)
+            assert sample_ndim == 1 or min(shape[1:]) < 3
+            continue
+        assert out.shape == X.shape and out.dtype == X.dtype
+        assert (out.reshape(n, -1) != 0).any(axis=1).all(), transforms

@@ -79,7 +79,8 @@ def test_sample_ndim_is_the_first_layer_that_says():
 def test_a_signal_network_refuses_images():
     X = np.zeros((10, 1, 8, 8), dtype=np.float32)
     clf = NumpyCNNClassifier(layers=conv1d_net(), max_iter=1)
-    with pytest.raises(ValueError, match="Found array with dim 4"):
+    with pytest.raises(ValueError, match=r"3-D \(n_samples, C, L\) for a network of 1-D layers. "
+                       r"Received an array of shape \(10, 1, 8, 8\)"):
         clf.fit(X, np.arange(10) % 2)
     with pytest.raises(ValueError, match=r"image_shape=\(1, 8, 8\) must have 1 or 2 values"):
         clf.set_params(image_shape=(1, 8, 8)).fit(X.reshape(10, -1), np.arange(10) % 2)
