@@ -10,6 +10,7 @@ training, and describe it as plain values, the architecture a continued fit
 """
 
 import math
+from numbers import Integral
 
 from sklearn.base import clone
 
@@ -257,6 +258,12 @@ def build_cnn_layers(
     input is clipped to the input, so pooling never shrinks a dimension
     below 1; a 1 x 1 pool is left out.
 
+    On a signal (samples of one row, or one column) the kernels, their
+    padding and the pools act along the signal only: size 1 and no padding
+    across it, where a 3 x 3 kernel would spend two thirds of its
+    multiplications on padding for the same outputs. Images with both
+    dimensions above 1 get the kernels as given.
+
     With relu the block is built as conv -> pool -> relu: max-pool and relu
     commute exactly (values, and gradients, since relu'(0) = 0 and relu keeps
     the order and ties of positive values), and pooling first makes the
@@ -268,6 +275,7 @@ def build_cnn_layers(
     dropouts numbered through the network).
     """
     act = ACTIVATIONS[activation]
+    kernel_size, pool_size, padding = _along_signal(input_shape, kernel_size, pool_size, padding)
     ph, pw = pool_size
     layers = []
     counts = {}
@@ -300,3 +308,18 @@ def build_cnn_layers(
     if dropout > 0:
         add("drop", Dropout(dropout))
     return with_output_layer(layers, n_outputs)
+
+
+def _along_signal(input_shape, kernel_size, pool_size, padding):
+    """Kernel, pool and padding of the built-in network for samples of
+    ``input_shape`` ``(C, H, W)``: unchanged, except across an axis of
+    length 1 (a signal), where they become 1, 1 and 0."""
+    across = [size == 1 for size in input_shape[1:]]
+    if not any(across):
+        return kernel_size, pool_size, padding
+    kernel = tuple(1 if one else k for k, one in zip(kernel_size, across))
+    pool = tuple(1 if one else p for p, one in zip(pool_size, across))
+    if not isinstance(padding, str):
+        pads = (padding, padding) if isinstance(padding, Integral) else tuple(padding)
+        padding = tuple(0 if one else int(p) for p, one in zip(pads, across))
+    return kernel, pool, padding

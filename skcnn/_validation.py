@@ -415,13 +415,14 @@ def warn_if_misread(shape, data_format, source, n_features):
         if source == "X":
             message = (
                 f"X holds samples of shape {shape}, {read}. If they are {c} x {h} images with "
-                f"{w} channels last (as PIL, matplotlib, OpenCV and scikit-image give them), "
+                f"{w} channel{'s' * (w > 1)} last (as PIL, matplotlib, OpenCV and scikit-image "
+                "give them), "
                 "pass data_format='channels_last' (or np.moveaxis(X, -1, 1))."
             )
         else:
             message = (
                 f"image_shape={shape} is {read}. If the rows hold {c} x {h} images with {w} "
-                "channels last (flattened from (n, H, W, C) arrays), pass "
+                f"channel{'s' * (w > 1)} last (flattened from (n, H, W, C) arrays), pass "
                 f"data_format='channels_last' with image_shape={shape}; if they are in "
                 f"channel-first order, image_shape={(w, c, h)}."
             )

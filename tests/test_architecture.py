@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
+from skcnn._architecture import build_cnn_layers
 from skcnn._training.parallel import forward_flops, MIN_FLOPS_PER_SAMPLE
 from skcnn.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 
@@ -373,3 +374,55 @@ def test_lbfgs_refuses_random_layers_and_augmentation(few_digits):
     # dropout=0.5, the default, is ignored with a layer list: no error.
     clf = small(solver="lbfgs", layers=no_dropout, max_iter=5).fit(X, y)
     assert clf.layer_names_[-1] == "out"
+
+
+# ----------------------------------------- the built-in network on signals
+
+
+def built(input_shape, **params):
+    arch = dict(filters=(4, 6), kernel_size=(3, 3), pool_size=(2, 2), padding="same",
+                hidden_layer_sizes=(8,), activation="relu", dropout=0.0)
+    return [(name, type(layer).__name__, layer.get_params())
+            for name, layer in build_cnn_layers(input_shape, 1, **{**arch, **params})]
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel, pool, padding",
+    [
+        ((1, 1, 128), (1, 3), (1, 2), "same"),
+        ((3, 128, 1), (3, 1), (2, 1), "same"),
+        ((1, 1, 50), (1, 5), (1, 2), (0, 2)),  # an int padding: none across the row
+        ((2, 40, 1), (5, 1), (2, 1), (1, 0)),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:X holds samples of shape:UserWarning")  # columns could be channels last
+def test_on_signals_kernels_and_pools_act_along_the_signal_only(input_shape, kernel, pool, padding):
+    int_padding = padding if padding == "same" else max(padding)
+    kernel_size = (5, 5) if max(kernel) == 5 else (3, 3)
+    layers = built(input_shape, kernel_size=kernel_size, padding=int_padding)
+    convs = [params for _, kind, params in layers if kind == "Conv2D"]
+    pools = [params for _, kind, params in layers if kind == "MaxPool2D"]
+    assert [p["kernel_size"] for p in convs] == [kernel] * 2
+    assert [p["padding"] for p in convs] == [padding] * 2
+    assert [p["pool_size"] for p in pools] == [pool] * 2
+    # The same network as asking for those kernels: the same model, to the bit.
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((60,) + input_shape), rng.standard_normal(60)
+    small = dict(filters=(4, 6), hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    default = NumpyCNNRegressor(**small, kernel_size=kernel_size, padding=int_padding).fit(X, y)
+    asked = NumpyCNNRegressor(**small, kernel_size=kernel, pool_size=pool, padding=padding).fit(X, y)
+    assert_same_model(default, asked)
+
+
+def test_a_valid_kernel_fits_a_one_row_signal():
+    X, y = np.random.RandomState(0).standard_normal((30, 20)), np.arange(30) % 2
+    clf = NumpyCNNClassifier(filters=(3,), padding="valid", hidden_layer_sizes=(4,), max_iter=1).fit(X, y)
+    assert clf.image_shape_ == (1, 1, 20) and clf.layers_[0].kernel_size == (1, 3)
+
+
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (3, 2, 9), (1, 28, 28)])
+def test_images_get_the_network_they_always_got(input_shape):
+    layers = built(input_shape, padding=1)
+    assert [p["kernel_size"] for _, kind, p in layers if kind == "Conv2D"] == [(3, 3)] * 2
+    assert [p["padding"] for _, kind, p in layers if kind == "Conv2D"] == [1] * 2
+    assert [p["pool_size"] for _, kind, p in layers if kind == "MaxPool2D"][0] == (2, 2)

@@ -19,13 +19,15 @@ from skcnn import NumpyCNNClassifier  # noqa: E402
 def expected_to_fit(image_shape, n_blocks, kernel, pool, padding):
     """Walk the shapes as the architecture does; False if a kernel cannot fit."""
     _, h, w = image_shape
-    kh, kw = kernel
+    # On a signal (one row or one column) kernels and padding act along it only.
+    across = (h == 1, w == 1)
+    kh, kw = (1 if one else k for k, one in zip(kernel, across))
     for _ in range(n_blocks):
         if padding == "same":
             pads = (kh - 1, kw - 1)
         else:
             p = 0 if padding == "valid" else padding
-            pads = (2 * p, 2 * p)
+            pads = (0 if across[0] else 2 * p, 0 if across[1] else 2 * p)
         if kh > h + pads[0] or kw > w + pads[1]:
             return False
         h, w = h + pads[0] - kh + 1, w + pads[1] - kw + 1
