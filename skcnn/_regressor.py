@@ -378,10 +378,13 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
     # ------------------------------------------------------ the regression task
 
     def _y_validation(self):
-        return {"multi_output": True, "y_numeric": True}
+        # Not y_numeric: it would turn object arrays of digit strings into
+        # numbers and leave arrays of strings to fail in numpy;
+        # _check_targets refuses every string with a message naming y.
+        return {"multi_output": True, "y_numeric": False}
 
     def _check_targets(self, y, cold, incremental, extra):
-        y = np.asarray(y)
+        y = _numeric_targets(y)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if self.loss == "poisson" and (y < 0).any():
             raise ValueError(
@@ -439,3 +442,23 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         tags.target_tags.single_output = True
         tags.target_tags.positive_only = self.loss == "poisson"
         return tags
+
+
+def _numeric_targets(y):
+    """``y`` as numbers; a ValueError naming ``y`` if it holds strings.
+
+    Text is refused even when it spells numbers: a column of "1", "2" is as
+    likely to be labels as quantities, and converting it is the user's call.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "OSU":
+        return y
+    text = next((v for v in y.flat if isinstance(v, (str, bytes))), None)
+    if text is not None:
+        text = text.decode(errors="replace") if isinstance(text, bytes) else text
+        raise ValueError(
+            f"NumpyCNNRegressor needs numeric targets, but y holds strings (such as "
+            f"{str(text)!r}). Convert y to numeric values explicitly (y.astype(float) for "
+            "numbers written as text); for categories, use NumpyCNNClassifier."
+        )
+    return y.astype(np.float64)

@@ -2,9 +2,15 @@
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
-from skcnn._validation import resolve_image_shape, validate_hyperparameters
+from skcnn._validation import (
+    channels_first_rows,
+    flatten_images,
+    resolve_image_shape,
+    validate_hyperparameters,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,3 +79,50 @@ def test_image_shape_mismatches_name_both_numbers():
         resolve_image_shape((7, 7), 64)
     with pytest.raises(ValueError, match=r"does not match the shape \(3, 4, 4\)"):
         resolve_image_shape((1, 6, 8), 48, (3, 4, 4))
+
+
+@pytest.mark.parametrize(
+    "image_shape, n_features, from_X, data_format, sample_ndim, expected",
+    [
+        ((8, 8, 3), 192, None, "channels_last", 2, (3, 8, 8)),  # (H, W, C) rows
+        ((8, 8), 64, None, "channels_last", 2, (1, 8, 8)),  # one channel either way
+        (None, 192, (3, 8, 8), "channels_last", 2, (3, 8, 8)),
+        ((3, 20), 60, None, "channels_first", 1, (3, 20)),  # 1-D layers: (C, L)
+        ((20,), 20, None, "channels_first", 1, (1, 20)),
+        ((20, 3), 60, None, "channels_last", 1, (3, 20)),
+        (None, 64, None, "channels_first", 1, (1, 64)),  # no square rule for 1-D samples
+    ],
+)
+def test_the_rule_for_reading_samples(image_shape, n_features, from_X, data_format, sample_ndim, expected):
+    assert resolve_image_shape(image_shape, n_features, from_X, data_format, sample_ndim) == expected
+
+
+@pytest.mark.parametrize(
+    "shape, data_format, sample_ndim, expected",
+    [
+        ((5, 8, 8), "channels_first", 2, (1, 8, 8)),  # 3-D: one-channel images
+        ((5, 3, 8, 8), "channels_first", 2, (3, 8, 8)),
+        ((5, 8, 8, 3), "channels_last", 2, (3, 8, 8)),
+        ((5, 3, 20), "channels_first", 1, (3, 20)),  # what 1-D layers read
+        ((5, 20, 3), "channels_last", 1, (3, 20)),
+    ],
+)
+def test_x_with_samples_of_its_own_shape(shape, data_format, sample_ndim, expected):
+    rows, sample = flatten_images(np.zeros(shape), data_format, sample_ndim)
+    assert sample == expected and rows.shape == (5, int(np.prod(expected)))
+
+
+def test_x_of_another_rank_is_refused_with_the_shapes_read():
+    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\).*\(n_samples, H, W, C\)\. "
+                       r"Received an array of shape \(2, 3, 4, 5, 6\)"):
+        flatten_images(np.zeros((2, 3, 4, 5, 6)), "channels_last")
+
+
+def test_channels_last_rows_are_permuted_to_channels_first():
+    X_hwc = np.arange(2 * 4 * 5 * 3).reshape(2, 4, 5, 3)
+    rows = channels_first_rows(X_hwc.reshape(2, -1), (3, 4, 5), "channels_last")
+    np.testing.assert_array_equal(rows, np.moveaxis(X_hwc, -1, 1).reshape(2, -1))
+    csr = channels_first_rows(sparse.csr_matrix(X_hwc.reshape(2, -1)), (3, 4, 5), "channels_last")
+    np.testing.assert_array_equal(csr.toarray(), rows)
+    same = X_hwc.reshape(2, -1)
+    assert channels_first_rows(same, (3, 4, 5), "channels_first") is same

@@ -159,8 +159,16 @@ def _network(scope, operator, container):
     x = operator.inputs[0].full_name
     if not isinstance(operator.inputs[0].type, FloatTensorType):
         x = graph.node("Cast", [x], to=TensorProto.FLOAT)
-    images = np.array((-1,) + tuple(model.image_shape_), dtype=np.int64)
-    x = graph.node("Reshape", [x, graph.constant("image_shape", images)])
+    shape = tuple(model.image_shape_)
+    if model._architecture["data_format"] == "channels_last" and shape[0] > 1:
+        # Rows (or samples) in (H, W, C) order: the estimator permutes them to
+        # (C, H, W) where it validates X; the graph reshapes and transposes.
+        hwc = np.array((-1,) + shape[1:] + shape[:1], dtype=np.int64)
+        x = graph.node("Reshape", [x, graph.constant("sample_shape", hwc)])
+        x = graph.node("Transpose", [x], perm=[0, len(shape)] + list(range(1, len(shape))))
+    else:
+        images = np.array((-1,) + shape, dtype=np.int64)
+        x = graph.node("Reshape", [x, graph.constant("image_shape", images)])
     return graph, convert_layers(model.layers_, graph, x, type(model).__name__)
 
 
