@@ -184,3 +184,24 @@ def test_the_regressor_refuses_text_targets_naming_y(y, example):
     np.testing.assert_array_equal(
         tiny(NumpyCNNRegressor).fit(X, numbers).predict(X), tiny(NumpyCNNRegressor).fit(X, np.arange(20.0)).predict(X)
     )
+
+
+def test_inspection_takes_one_sample_in_the_model_layout(colour):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skcnn.inspection import ActivationsDisplay
+
+    X_hwc, y = colour
+    last = tiny(data_format="channels_last").fit(X_hwc, y)
+    first = tiny().fit(np.moveaxis(X_hwc, -1, 1), y)
+    shown = ActivationsDisplay.from_estimator(last, X_hwc[0]).activations
+    np.testing.assert_array_equal(
+        shown, ActivationsDisplay.from_estimator(first, np.moveaxis(X_hwc[0], -1, 0)).activations
+    )
+    with pytest.raises(ValueError, match=r"expected a row of 192 features or an image of shape \(8, 8, 3\)"):
+        ActivationsDisplay.from_estimator(last, np.moveaxis(X_hwc[0], -1, 0))
+    plt.close("all")

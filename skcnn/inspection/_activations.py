@@ -27,10 +27,13 @@ def _one_sample(estimator, X):
         return X
     X = np.asarray(X)
     n_features = estimator.n_features_in_
-    image = tuple(estimator.image_shape_)
+    channels_first = tuple(estimator.image_shape_)
+    image = channels_first  # one sample as the estimator reads it
+    if estimator._architecture["data_format"] == "channels_last":
+        image = channels_first[1:] + channels_first[:1]
     samples = [(n_features,), image]
-    if image[0] == 1:
-        samples.append(image[1:])
+    if channels_first[0] == 1:
+        samples.append(channels_first[1:])
     shape = X.shape
     if shape in samples or (shape[:1] == (1,) and shape[1:] in samples):
         return X.reshape(1, -1)
