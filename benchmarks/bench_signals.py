@@ -24,6 +24,7 @@ epochs and test RMSE, for each seed.
 Run::
 
     python benchmarks/bench_signals.py [--rounds 5] [--seeds 0 1] [--quick]
+    python benchmarks/bench_signals.py --rounds 15 --seeds   # epoch times only
 """
 
 import argparse
@@ -76,7 +77,7 @@ def rmse(model, X, y):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0], help="none: epoch times only")
     parser.add_argument("--quick", action="store_true", help="300 signals, 2 rounds, 3 epochs")
     args = parser.parse_args()
     n_train, n_test = (300, 100) if args.quick else (2000, 500)
@@ -105,8 +106,9 @@ def main():
         med = statistics.median(ts)
         print(f"| {name} | {med:.3f} | {med / base:.2f} | {min(ts):.3f}-{max(ts):.3f} |")
 
-    print("\n| seed | model | fit seconds | epochs | test RMSE | / MLPRegressor |")
-    print("|---|---|---|---|---|---|")
+    if args.seeds:
+        print("\n| seed | model | fit seconds | epochs | test RMSE | / MLPRegressor |")
+        print("|---|---|---|---|---|---|")
     for seed in args.seeds:
         fitted = {**cnns(seed, **extra), "MLPRegressor()": MLPRegressor(random_state=seed, **extra)}
         rows = []
