@@ -100,7 +100,7 @@ def main():
             if r:  # round 0 builds the models
                 times[name].append(time.perf_counter() - started)
     base = statistics.median(times["kernel_size=(1, 3)"])
-    print("| model | seconds per epoch (median) | / kernel_size=(1, 3) | epochs (min-max) |")
+    print("| model | seconds per epoch (median) | / kernel_size=(1, 3) | fastest-slowest epoch |")
     print("|---|---|---|---|")
     for name, ts in times.items():
         med = statistics.median(ts)
