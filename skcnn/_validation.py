@@ -258,7 +258,7 @@ def user_layout(shape, data_format):
 def resolve_image_shape(
     image_shape, n_features, shape_from_X=None, data_format="channels_first", sample_ndim=2
 ):
-    """The channels-first shape of one sample: ``(C, H, W)``.
+    """The channels-first shape of one sample: ``(C, H, W)``, or ``(C, L)``.
 
     The rule for reading ``X`` (for ``sample_ndim=2``, the rank of a sample
     of 2-D layers, without its channels):
@@ -272,6 +272,10 @@ def resolve_image_shape(
     - 3-D ``X`` ``(n_samples, H, W)``: one-channel images.
     - 4-D ``X`` ``(n_samples, C, H, W)``, or ``(n_samples, H, W, C)`` with
       ``data_format="channels_last"``.
+
+    For a network whose first layer is 1-D (``sample_ndim=1``): a 3-D ``X``
+    is ``(n_samples, C, L)`` (``(n_samples, L, C)``), ``image_shape`` is
+    ``(C, L)`` (``(L, C)``), and a 2-D ``X`` without it one signal per row.
 
     In general a sample (an ``image_shape`` or ``X.shape[1:]``) of rank
     ``sample_ndim`` has one channel and one of rank ``sample_ndim + 1`` its
