@@ -205,3 +205,25 @@ def test_inspection_takes_one_sample_in_the_model_layout(colour):
     with pytest.raises(ValueError, match=r"expected a row of 192 features or an image of shape \(8, 8, 3\)"):
         ActivationsDisplay.from_estimator(last, np.moveaxis(X_hwc[0], -1, 0))
     plt.close("all")
+
+
+def test_signals_of_one_d_layers_read_channels_last_and_take_augmentation():
+    from skcnn.augmentation import RandomFlip, RandomRotation, RandomShift
+    from skcnn.layers import Conv1D, Flatten, MaxPool1D, ReLU
+
+    def net():
+        return [("conv1", Conv1D(3, 3)), ("relu", ReLU()), ("pool", MaxPool1D(2)), ("flat", Flatten())]
+
+    def model(**params):
+        return NumpyCNNClassifier(layers=net(), max_iter=2, batch_size=20, random_state=0, **params)
+
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((40, 2, 16)).astype(np.float32), np.arange(40) % 2  # (n, C, L)
+    first = model().fit(X, y)
+    last = model(data_format="channels_last").fit(np.moveaxis(X, 1, -1), y)
+    assert last.image_shape_ == first.image_shape_ == (2, 16)
+    assert_same_model(last, first)
+    augmented = model(augment=[RandomShift(2), RandomFlip()]).fit(X, y)
+    assert augmented.loss_curve_ != first.loss_curve_
+    with pytest.raises(ValueError, match=r"cannot rotate samples of shape \(2, 16\) \(channels, length\)"):
+        model(augment=[RandomRotation(10)]).fit(X, y)
