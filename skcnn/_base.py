@@ -1,24 +1,20 @@
-"""Training shared by NumpyCNNClassifier and NumpyCNNRegressor.
+"""The scikit-learn surface shared by NumpyCNNClassifier and NumpyCNNRegressor.
 
-``BaseCNN`` holds everything that does not depend on the task, in the way
-scikit-learn's ``BaseMultilayerPerceptron`` does for MLPClassifier and
-MLPRegressor: input validation and image shapes, the network, the epoch
-loop with its stopping rules, divergence and Ctrl-C handling, and batched
-inference. A subclass gives its loss, how targets are checked and encoded,
-its sample weights, its validation split and score, and its predictions.
-Full-batch training (``solver="lbfgs"``) is in ``skcnn._training.lbfgs``:
-``BaseCNN`` inherits its ``_train_lbfgs`` from ``LbfgsTrainingMixin``.
+``BaseCNN`` holds what does not depend on the task, as scikit-learn's
+``BaseMultilayerPerceptron`` does for MLPClassifier and MLPRegressor: the
+parameters, the validation of a training call, the network's construction,
+the fitted attributes and batched inference. The training loops are in
+``skcnn._training`` (``StochasticTrainingMixin`` for SGD and Adam,
+``LbfgsTrainingMixin`` for L-BFGS), which ``BaseCNN`` inherits. A subclass
+gives its loss, how targets are checked and encoded, its sample weights,
+its validation split and score, and its predictions.
 """
 
 import math
-import time
-import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -36,13 +32,12 @@ from ._architecture import (
     with_output_layer,
 )
 from ._network import Sequential
-from ._training.batches import batch_count, canonical_batch, dense_rows, sample_label_keys
-from ._training.batchnorm_stats import recompute_running_stats
-from ._training.callbacks import NO_EPOCH_TASKS, epoch_tasks
-from ._training.interrupt import deferred_interrupt
+from ._training.batches import dense_rows
+from ._training.callbacks import epoch_tasks
+from ._training.common import TrainingCall
 from ._training.lbfgs import LbfgsTrainingMixin
-from ._training.numerics import flush_subnormals
-from ._training.parallel import ShardedStep, predict_in_chunks, resolve_n_jobs
+from ._training.parallel import predict_in_chunks, resolve_n_jobs
+from ._training.stochastic import StochasticTrainingMixin
 from ._validation import (
     channels_first_rows,
     flatten_images,
@@ -53,9 +48,8 @@ from ._validation import (
     warn_if_beyond_float32,
     warn_if_misread,
 )
-from .augmentation import augment_batch, check_sample_shape, check_transforms
+from .augmentation import check_sample_shape, check_transforms
 from .layers import Dropout
-from .optimizers import SGD, Adam
 
 # Memory that one inference batch may use for its intermediate arrays: small
 # enough that they are recycled by malloc rather than page-faulted in anew.
@@ -73,21 +67,7 @@ _ARCHITECTURE = tuple(key for key in NETWORK_PARAMS if key != "dropout") + ("dty
 _NEW_PARAMS = {"data_format": "channels_first"}
 
 
-@dataclass
-class _TrainingCall:
-    """What one call of fit or partial_fit trains on, validated."""
-
-    cold: bool  # a new network (else: continue the fitted one)
-    arch: dict  # the normalized architecture (validate_hyperparameters)
-    dtype: np.dtype
-    image_shape: tuple
-    targets: object  # what the subclass learned of y (classes, n_outputs)
-    rng: np.random.RandomState
-    train: tuple  # (X 2-D, encoded y, weights or None)
-    val: tuple | None  # the early-stopping hold-out, alike
-
-
-class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
+class BaseCNN(StochasticTrainingMixin, LbfgsTrainingMixin, BaseEstimator):
     """Base class of the estimators: training and inference of the network.
 
     Warning: use NumpyCNNClassifier or NumpyCNNRegressor instead.
@@ -202,7 +182,7 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
     def _check_targets(self, y, cold, incremental, extra):
         """Check ``y`` (``extra``: what partial_fit passed besides, as the
         classes); on a cold start return what the model learns of it (kept
-        as ``_TrainingCall.targets``), else check it against the model."""
+        as ``TrainingCall.targets``), else check it against the model."""
         raise NotImplementedError
 
     def _encode_targets(self, y, targets):
@@ -244,15 +224,13 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
                 self._initialize(call)
             else:
                 self._architecture = call.arch  # the same, but for a new dropout rate
+            train = self._train_lbfgs if self.solver == "lbfgs" else self._train_stochastic
             with epoch_tasks(self, X, y, sample_weight, incremental) as epochs:
-                if self.solver == "lbfgs":
-                    self._train_lbfgs(call, epochs)  # its iterations are the tasks
-                else:
-                    self._train(call, incremental, epochs)
+                train(call, epochs)  # L-BFGS's iterations are its tasks
         except BaseException:
             # Leave the estimator as it was. Validation only added attributes;
             # a fresh fit built new objects and never touched the previous
-            # ones; _train put back the weights and optimizer state of a failed
+            # ones; the loop put back the weights and optimizer state of a failed
             # epoch in place. Only a warm-started fit keeps the epochs it
             # completed before the failure.
             if call is None or call.cold or incremental:
@@ -319,7 +297,7 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
             train, val = (X, y_encoded, weights), None
         else:
             train, val = self._split(X, y_encoded, weights, rng)
-        return _TrainingCall(cold, arch, dtype, image_shape, targets, rng, train, val)
+        return TrainingCall(cold, incremental, arch, dtype, image_shape, targets, rng, train, val)
 
     def _check_solver(self):
         """``available_if`` condition of partial_fit (as MLPClassifier's)."""
@@ -458,244 +436,6 @@ class BaseCNN(LbfgsTrainingMixin, BaseEstimator):
     def _dtype(self):
         """The float dtype the model computes in: that of its weights."""
         return self._network.params[0].dtype
-
-    def _make_optimizer(self):
-        params = self._network.params
-        if self.solver == "sgd":
-            return SGD(params, self.learning_rate_init, self.momentum, self.nesterovs_momentum,
-                       self.learning_rate, self.power_t)
-        return Adam(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
-
-    # ------------------------------------------------------------- training
-
-    def _train(self, call, incremental, epochs=NO_EPOCH_TASKS):
-        """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output,
-        and the epochs' callback tasks (``epochs``, see ``_callbacks``)."""
-        if self._optimizer is None or not incremental:
-            self._optimizer = self._make_optimizer()
-        if call.val is not None and self.validation_scores_ is None:
-            self.validation_scores_, self.best_validation_score_ = [], -np.inf
-        if not incremental:
-            self._no_improvement_count = 0
-        self.n_iter_ = 0  # epochs of this call, as in MLPClassifier
-        X, y, w = call.train
-        rng = call.rng
-        n_batches = batch_count(X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
-        keys = sample_label_keys(X, y)
-        n_epochs = 1 if incremental else self.max_iter
-        best_params = None
-        started = time.perf_counter()
-        if self.verbose and self._epochs == 0:
-            print(
-                f"Training on {X.shape[0]} samples read as "
-                f"{' x '.join(map(str, self.image_shape_))} images "
-                f"(image_shape_, channels x height x width) in {self._dtype().name}, "
-                f"{n_batches} batches per epoch.",
-                flush=True,
-            )
-        max_batch_len = -(-X.shape[0] // n_batches)
-        # Dropout masks hash the samples with (this draw, epoch, batch): drawn
-        # before any shuffle, so that repeated and weighted samples, whose
-        # shuffles differ, get the same masks.
-        random_layers = any(layer.takes_seed for layer in self._network.layers)
-        seed = int(rng.randint(2**31 - 1)) if random_layers else None
-        # Augmentation hashes the samples with (this draw, epoch, batch) as well.
-        transforms = check_transforms(self.augment)
-        augment_seed = int(rng.randint(2**31 - 1)) if transforms else None
-        self._sync_dropout_rate()
-        step = ShardedStep(
-            self._network, self._make_loss(), max_batch_len, seed, n_batches * n_epochs,
-            self.n_jobs,
-        )
-        with deferred_interrupt() as interrupt, step:
-            for epoch in range(n_epochs):
-                epochs.begin()
-                snapshot = self._snapshot()
-                try:
-                    # Overflow is handled below as divergence, with a clear warning.
-                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss, stopped = self._run_epoch(
-                            X, y, w, keys, n_batches, rng, step, interrupt,
-                            (transforms, augment_seed),
-                        )
-                except BaseException:
-                    self._restore(snapshot)
-                    raise
-                if stopped == "diverged" or not self._params_finite():
-                    self._restore(snapshot)
-                    self._warn_diverged(epoch)
-                    break
-                if stopped == "interrupted":
-                    warnings.warn(
-                        "Training interrupted by the user (Ctrl-C): stopped at the "
-                        f"end of a batch of epoch {self.n_iter_ + 1}. The model is "
-                        "usable; call fit or partial_fit again to continue.",
-                        UserWarning,
-                        stacklevel=4,  # the user's fit / partial_fit call
-                    )
-                    break
-                self.n_iter_ += 1
-                self._epochs += 1
-                self.t_ += X.shape[0]
-                self.loss_ = loss
-                self.loss_curve_.append(loss)
-                improved = self._track_progress(call.val)
-                if improved and call.val is not None:
-                    best_params = [a.copy() for a in self._model_arrays()]
-                self._optimizer.iteration_ends(self.t_)
-                flush_subnormals(self._model_arrays() + self._optimizer.arrays())
-                if self.verbose:
-                    self._print_progress(epoch, n_epochs, started)
-                if epochs.end():
-                    break  # a callback asked to stop: as early stopping, without a warning
-                if not incremental and self._no_improvement_count > self.n_iter_no_change:
-                    # Stop, unless the optimizer takes a smaller step instead
-                    # (solver="sgd", learning_rate="adaptive").
-                    if self._optimizer.trigger_stopping():
-                        break
-                    self._no_improvement_count = 0
-            else:
-                if not incremental:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                        "reached and the optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                        stacklevel=4,
-                    )
-        self._network.clear_cache()  # the fitted model keeps no training buffers
-        if best_params is not None:
-            self._set_weights(best_params)
-        if not incremental and self.batchnorm_statistics == "training_set":
-            recompute_running_stats(
-                self._network, X, y, w, self.image_shape_, resolve_n_jobs(self.n_jobs)
-            )
-            if self.verbose:
-                print(
-                    f"BatchNorm statistics recomputed on the {X.shape[0]} training samples.",
-                    flush=True,
-                )
-
-    def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt, augment=((), None)):
-        """One pass over the data; returns (mean loss, None | "diverged" | "interrupted").
-
-        ``augment``: the transforms of ``augment`` and their seed, applied to
-        each batch here, before it is split across workers."""
-        transforms, augment_seed = augment
-        n = X.shape[0]
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
-        total_loss = total_weight = 0.0
-        for index, batch in enumerate(np.array_split(order, n_batches)):
-            batch, w_batch = canonical_batch(batch, keys, X, y, w)
-            weight = float(len(batch)) if w_batch is None else float(w_batch.sum(dtype=np.float64))
-            if weight == 0:
-                continue
-            X_batch = dense_rows(X, batch).reshape((-1,) + self.image_shape_)
-            if transforms:
-                X_batch = augment_batch(transforms, X_batch, (augment_seed, self._epochs, index))
-            loss = self._train_step(step, X_batch, y[batch], w_batch, weight, (self._epochs, index))
-            if not np.isfinite(loss):
-                return loss, "diverged"
-            total_loss += loss * weight
-            total_weight += weight
-            if interrupt.requested:
-                return total_loss / total_weight, "interrupted"
-        mean = total_loss / total_weight
-        return mean, None if np.isfinite(mean) else "diverged"  # the sum may overflow
-
-    def _train_step(self, step, X_batch, y_batch, w_batch, weight_sum, key):
-        """Forward, loss (+ L2), backward (by ``step``, see ShardedStep) and
-        one optimizer step; returns the batch's loss."""
-        loss = step(X_batch, y_batch, w_batch, weight_sum, key)
-        loss += self._add_l2_penalty(weight_sum)
-        step.optimizer_step(self._optimizer)
-        return loss
-
-    def _add_l2_penalty(self, weight_sum):
-        """Add the L2 penalty's gradient to the weights' gradients; its loss."""
-        if self.alpha == 0:
-            return 0.0
-        scale = self.alpha / weight_sum
-        penalty = 0.0
-        for layer in self._weighted_layers():
-            W, G = layer.weight, layer.grads[0]
-            flat = W.ravel()
-            penalty += float(flat @ flat)
-            G += W.dtype.type(scale) * W
-        return 0.5 * scale * penalty
-
-    def _model_arrays(self):
-        """What training changes in the network: its parameters, then the
-        state that follows them (BatchNorm's running statistics)."""
-        return self._network.params + self._network.running_stats
-
-    def _snapshot(self):
-        return [a.copy() for a in self._model_arrays()], self._optimizer.state()
-
-    def _set_weights(self, arrays):
-        """Write back ``arrays`` (copies of ``_model_arrays()``) in place."""
-        for a, saved in zip(self._model_arrays(), arrays, strict=True):
-            a[...] = saved
-
-    def _restore(self, snapshot):
-        params, optimizer_state = snapshot
-        self._set_weights(params)
-        self._optimizer.set_state(optimizer_state)
-        self._network.clear_cache()
-
-    def _params_finite(self):
-        return all(np.isfinite(a).all() for a in self._model_arrays())
-
-    def _warn_diverged(self, epoch):
-        when = (
-            "during this call: the model keeps the weights it had before it"
-            if self.solver == "lbfgs"
-            else f"during epoch {epoch + 1} of this call. Training stopped and the "
-            "model keeps its last finite weights (from before that epoch)"
-        )
-        warnings.warn(
-            f"Training diverged: the loss or the weights became non-finite {when}. "
-            + (
-                "Scale X (for instance with StandardScaler) or raise alpha."
-                if self.solver == "lbfgs"
-                else f"Lower learning_rate_init (now {self.learning_rate_init!r})."
-            ),
-            ConvergenceWarning,
-            stacklevel=5,
-        )
-
-    def _track_progress(self, val):
-        """Update the no-improvement counter (as MLPClassifier); True if improved.
-
-        Progress is the training loss, or the validation score with early
-        stopping.
-        """
-        loss = self.loss_curve_[-1]
-        if val is None:
-            if self.best_loss_ is None:  # the previous call stopped early
-                self.best_loss_ = np.inf
-            stalled = loss > self.best_loss_ - self.tol
-            improved = loss < self.best_loss_
-            self.best_loss_ = min(self.best_loss_, loss)
-        else:
-            score = self._validation_score(*val)
-            self.validation_scores_.append(score)
-            stalled = score < self.best_validation_score_ + self.tol
-            improved = score > self.best_validation_score_
-            self.best_validation_score_ = max(self.best_validation_score_, score)
-            self.best_loss_ = None  # as MLPClassifier: the validation score rules
-        self._no_improvement_count = self._no_improvement_count + 1 if stalled else 0
-        return improved
-
-    def _print_progress(self, epoch, n_epochs, started):
-        elapsed = time.perf_counter() - started
-        line = f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}"
-        if self.validation_scores_:
-            line += f", validation score = {self.validation_scores_[-1]:.4f}"
-        per_epoch = elapsed / (epoch + 1)
-        line += f", {per_epoch:.2f} s/epoch"
-        if n_epochs > 1:
-            line += f", at most {per_epoch * (n_epochs - epoch - 1):.0f} s left"
-        print(line, flush=True)
 
     # ------------------------------------------------------------ predict
 

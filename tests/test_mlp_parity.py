@@ -174,7 +174,7 @@ def test_lbfgs_verbose_prints_iterations(few_digits, capsys):
 
 def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
     """Ctrl-C (warned by ``LbfgsTrainingMixin._train_lbfgs``) and divergence
-    (by ``BaseCNN._warn_diverged``) are reported at the line calling fit."""
+    (by ``_training.common.warn_diverged``) are reported at the line calling fit."""
     X, y = few_digits
     original = skcnn._training.lbfgs.FullBatchObjective.__call__
 

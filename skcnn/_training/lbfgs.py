@@ -14,14 +14,13 @@ only, so the model is bit-identical whatever the number of threads.
 ``solver="lbfgs"``.
 """
 
-import warnings
-
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.utils.optimize import _check_optimize_result
 
 from .batches import canonical_batch, dense_rows, sample_label_keys
 from .callbacks import NO_EPOCH_TASKS
+from .common import TrainingLoopMixin, warn_diverged, warn_interrupted
 from .interrupt import deferred_interrupt
 from .parallel import ShardedStep
 
@@ -117,15 +116,13 @@ def run_lbfgs(objective, x0, max_iter, max_fun, tol, on_iteration):
     )
 
 
-class LbfgsTrainingMixin:
+class LbfgsTrainingMixin(TrainingLoopMixin):
     """``solver="lbfgs"`` for ``BaseCNN``, which inherits it.
 
     It uses the estimator's hyperparameters (``max_iter``, ``max_fun``,
     ``tol``, ``n_jobs``, ``verbose``), its network and fitted state
     (``_network``, ``image_shape_``, ``loss_curve_``, ``best_loss_``,
-    ``_epochs``) and ``BaseCNN``'s helpers (``_make_loss``,
-    ``_add_l2_penalty``, ``_model_arrays``, ``_set_weights``,
-    ``_params_finite``, ``_warn_diverged``).
+    ``_epochs``) and the subclass's ``_make_loss``.
     """
 
     def _train_lbfgs(self, call, epochs=NO_EPOCH_TASKS):
@@ -151,12 +148,7 @@ class LbfgsTrainingMixin:
             self._network, step, X, y, chunks, self.image_shape_, weight_sum, self._add_l2_penalty
         )
         if self.verbose:
-            print(
-                f"Training on {X.shape[0]} samples read as "
-                f"{' x '.join(map(str, self.image_shape_))} images with L-BFGS, "
-                f"{len(chunks)} chunks per evaluation.",
-                flush=True,
-            )
+            self._print_start(X.shape[0], f" with L-BFGS, {len(chunks)} chunks per evaluation")
         started = [a.copy() for a in self._model_arrays()]
         curve_start = len(self.loss_curve_)
         stopped = []  # why the run ended before scipy's own criteria: "interrupted", "callback"
@@ -201,15 +193,15 @@ class LbfgsTrainingMixin:
             self._set_weights(started)
             del self.loss_curve_[curve_start:]
             self.n_iter_ = 0
-            self._warn_diverged(0)
+            warn_diverged(
+                "during this call: the model keeps the weights it had before it",
+                "Scale X (for instance with StandardScaler) or raise alpha.",
+            )
             return
         if stopped == ["interrupted"]:
-            warnings.warn(
-                f"Training interrupted by the user (Ctrl-C): stopped after iteration "
-                f"{self.n_iter_}. The model is usable; call fit again to continue "
-                "(with warm_start=True).",
-                UserWarning,
-                stacklevel=4,
+            warn_interrupted(
+                f": stopped after iteration {self.n_iter_}. The model is usable; call fit "
+                "again to continue (with warm_start=True)."
             )
         elif not stopped:  # a callback's stop is not a failure to converge
             _check_optimize_result("lbfgs", result, self.max_iter)
