@@ -148,30 +148,26 @@ def measure_epochs(rounds):
     X, y = load_mnist(return_X_y=True)
     X = (X[:1024].reshape(-1, 1, 28, 28) / 255).astype(np.float32)
     y = y[:1024]
-    default_max = _parallel.MAX_SHARDS
     steps = {}
     try:
         for name, (batchnorm, n_jobs, max_shards) in EPOCH_CONFIGS.items():
-            _parallel.MAX_SHARDS = max_shards
             net = net_b(batchnorm)
             step = _parallel.ShardedStep(
-                net, SoftmaxCrossEntropy(), 64, n_steps=10**6, n_jobs=n_jobs
+                net, SoftmaxCrossEntropy(), 64, n_steps=10**6, n_jobs=n_jobs, max_shards=max_shards
             ).__enter__()
-            steps[name] = (step, Adam(net.params, learning_rate=1e-3), max_shards)
+            steps[name] = (step, Adam(net.params, learning_rate=1e-3))
         times = {name: [] for name in steps}
         for round_ in range(rounds + 1):  # the first round warms up
-            for name, (step, optimizer, max_shards) in steps.items():
-                _parallel.MAX_SHARDS = max_shards
+            for name, (step, optimizer) in steps.items():
                 start = time.perf_counter()
                 for i in range(0, len(y), 64):
                     step(X[i : i + 64], y[i : i + 64], None, 64.0)
                     step.optimizer_step(optimizer)
                 if round_:
                     times[name].append(time.perf_counter() - start)
-        on_processes = {name: step._processes is not None for name, (step, _, _) in steps.items()}
+        on_processes = {name: step._processes is not None for name, (step, _) in steps.items()}
     finally:
-        _parallel.MAX_SHARDS = default_max
-        for step, _, _ in steps.values():
+        for step, _ in steps.values():
             step.__exit__(None, None, None)
     return {name: statistics.median(t) for name, t in times.items()}, on_processes
 

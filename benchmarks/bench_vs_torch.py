@@ -45,8 +45,9 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
 from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
-import skcnn._training.parallel
+import skcnn
 from skcnn import NumpyCNNClassifier
+from skcnn._training.parallel import parallel_policy
 from skcnn.datasets import load_mnist
 
 try:
@@ -611,13 +612,18 @@ def main(argv=None):
         memory_worker(args.memory_worker, args.net, args.memory_images, args.threads)
         return
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    if args.no_worker_processes:
-        skcnn._training.parallel.USE_PROCESSES = False
     frameworks = ["skcnn", "mlp"] if torch is None or args.no_torch else ["skcnn", "torch", "mlp"]
     # skcnn trains epoch by epoch (partial_fit), alternated with the other
-    # frameworks: its worker processes are kept from one epoch to the next,
-    # as a user would keep them in such a loop (skcnn.reuse_workers()).
-    with threadpool_limits(args.threads), skcnn.reuse_workers():
+    # frameworks: its worker processes are kept from one epoch to the next
+    # (skcnn.reuse_workers(): the other frameworks' epochs may outlast the
+    # workers' idle timeout). No estimator parameter chooses threads over
+    # worker processes (the models are the same), hence the engine's policy
+    # for --no-worker-processes.
+    with (
+        threadpool_limits(args.threads),
+        skcnn.reuse_workers(),
+        parallel_policy(worker_processes=not args.no_worker_processes),
+    ):
         if torch is not None:
             torch.set_num_threads(args.threads)
         print("# skcnn vs PyTorch CPU vs scikit-learn MLPClassifier\n")

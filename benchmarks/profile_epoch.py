@@ -228,18 +228,14 @@ def profile_net(net, X, y, epochs, seed=0):
     Returns the mean exclusive seconds per region, the flops per sample of the
     GEMM regions, the kind of every layer name, and one untimed epoch's seconds.
     """
+    # One thread (n_jobs=1): the timers are not thread-safe, and the profile counts work.
     clf = NumpyCNNClassifier(
         kernel_size=3, pool_size=2, solver="adam", learning_rate_init=1e-3,
-        batch_size=64, alpha=0.0, dropout=0.0, random_state=seed, **NETS[net],
+        batch_size=64, alpha=0.0, dropout=0.0, random_state=seed, n_jobs=1, **NETS[net],
     )
     classes = np.arange(10)
     profiler = Profiler()
-    # One thread: the timers are not thread-safe, and the profile counts work.
-    restore = [
-        (skcnn._training.parallel, "available_threads", skcnn._training.parallel.available_threads),
-        (skcnn.layers.Layer, "replica", skcnn.layers.Layer.replica),
-    ]
-    skcnn._training.parallel.available_threads = lambda: 1
+    restore = [(skcnn.layers.Layer, "replica", skcnn.layers.Layer.replica)]
     skcnn.layers.Layer.replica = replica_with_timers(profiler, skcnn.layers.Layer.replica)
     try:
         clf.partial_fit(X[:256], y[:256], classes=classes)  # build + create the optimizer

@@ -315,10 +315,9 @@ def test_a_continued_fit_takes_new_dropout_rates(few_digits):
     assert clf.layers[4][1].rate == 0.4  # the list holds what the user set, nothing else
 
 
-def test_layer_list_model_is_the_same_whatever_n_jobs(digits, monkeypatch):
+def test_layer_list_model_is_the_same_whatever_n_jobs(digits, parallel_training):
     # With batch norm: its statistics span the batch on one thread, on two
     # threads and on worker processes alike.
-    from skcnn._training import parallel as _parallel
     from skcnn.layers import BatchNorm2D
 
     X, y = digits
@@ -334,8 +333,8 @@ def test_layer_list_model_is_the_same_whatever_n_jobs(digits, monkeypatch):
         )
 
     models = [fit(1), fit(2)]
-    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)  # worker processes
-    models.append(fit(2))
+    parallel_training(processes=True)
+    models.append(fit(2))  # on worker processes from the first batch
     # Heavy enough that n_jobs=2 trains the shards side by side.
     assert forward_flops(models[1]._network) >= MIN_FLOPS_PER_SAMPLE
     assert_same_model(models[0], models[1])

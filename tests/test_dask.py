@@ -188,17 +188,9 @@ def _fit_with_parallel_training(X, y):
     """Fit as a large network would: shards side by side, worker processes allowed."""
     from skcnn._training import parallel as _parallel, processes as _processes
 
-    settings = {"available_threads": lambda: 2, "MIN_FLOPS_PER_SAMPLE": 0,
-                "MIN_STEPS_FOR_PROCESSES": 0}
-    saved = {name: getattr(_parallel, name) for name in settings}
-    try:
-        for name, value in settings.items():
-            setattr(_parallel, name, value)
-        clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0)
+    with _parallel.parallel_policy(min_flops_per_sample=0, min_steps_for_processes=0):
+        clf = NumpyCNNClassifier(filters=(4,), batch_size=64, max_iter=2, random_state=0, n_jobs=2)
         return clf.fit(X, y), _processes.processes_available()
-    finally:
-        for name, value in saved.items():
-            setattr(_parallel, name, value)
 
 
 def test_parallel_training_inside_a_worker_falls_back_to_threads(client, digits_split):

@@ -13,7 +13,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skcnn import NumpyCNNRegressor
-from skcnn._training import parallel as _parallel, processes as _processes
 
 
 @pytest.fixture(scope="module")
@@ -129,25 +128,14 @@ def test_warm_start_partial_fit_and_refusals(digits_targets):
     assert streamed.n_iter_ == 1 and streamed.validation_scores_ is None
 
 
-def test_float_targets_on_worker_processes_equal_those_on_threads(digits_targets, monkeypatch):
-    if not _processes.processes_available():
-        pytest.skip("worker processes need the forkserver start method (Linux, macOS)")
+def test_float_targets_on_worker_processes_equal_those_on_threads(
+    digits_targets, parallel_training, worker_processes, worker_starts
+):
     X, Y = digits_targets
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
-    monkeypatch.setattr(_parallel, "MIN_FLOPS_PER_SAMPLE", 0)
-    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)
-    started = []
-    original = _processes.ShardProcesses.__init__
-
-    def spy(self, *args):
-        original(self, *args)
-        started.append(len(self.workers))
-
-    monkeypatch.setattr(_processes.ShardProcesses, "__init__", spy)
-    params = dict(max_iter=2, batch_size=128, dropout=0.5)
+    params = dict(max_iter=2, batch_size=128, dropout=0.5, n_jobs=2)
     on_processes = small(**params).fit(X[:400], Y[:400])
-    assert started == [1]
-    monkeypatch.setattr(_parallel, "USE_PROCESSES", False)
+    assert worker_starts == [1]
+    parallel_training(processes=False)
     on_threads = small(**params).fit(X[:400], Y[:400])
     for a, b in zip(on_processes.coefs_, on_threads.coefs_):
         np.testing.assert_array_equal(a, b)

@@ -10,10 +10,10 @@ averages follow the last few batches, and with augmentation they describe
 augmented images, not the images the model predicts.
 
 The canonical samples (equal ones merged, as in training) go through the
-network in parts of ``CHUNK`` rows whatever the number of threads, and the
-parts' moments combine in their order, so the statistics have the same bits
-on any number of threads, and integer sample weights those of repeated
-samples.
+network in parts of ``SAMPLES_PER_PART`` rows whatever the number of
+threads, and the parts' moments combine in their order, so the statistics
+have the same bits on any number of threads, and integer sample weights
+those of repeated samples.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +24,9 @@ from .._functional.batchnorm import combine_moments
 from .batches import canonical_batch, dense_rows, sample_label_keys
 from .blas import one_thread_blas
 
-CHUNK = 256
+# Samples per part of the pass over the training set: enough to keep the
+# GEMMs efficient, few enough to bound its memory.
+SAMPLES_PER_PART = 256
 
 
 def recompute_running_stats(network, X, y, sample_weight, sample_shape, n_threads):
@@ -44,7 +46,7 @@ def recompute_running_stats(network, X, y, sample_weight, sample_shape, n_thread
     rows, weights = canonical_batch(
         np.arange(X.shape[0]), sample_label_keys(X, y), X, y, sample_weight
     )
-    parts = [slice(lo, lo + CHUNK) for lo in range(0, len(rows), CHUNK)]
+    parts = [slice(lo, lo + SAMPLES_PER_PART) for lo in range(0, len(rows), SAMPLES_PER_PART)]
     saved = [a.copy() for a in network.running_stats]
     try:
         with one_thread_blas, ThreadPoolExecutor(max(1, n_threads)) as pool:

@@ -1,23 +1,17 @@
 """BLAS held at one thread while skcnn computes, from whichever thread calls.
 
-Two reasons to hold it there. Exactness: OpenBLAS may round a product
-differently with one thread than with two, so a model trained where BLAS
-had two threads would differ in its last bits from one trained where it had
-one. Shared cores: OpenBLAS threads spin while they wait for each other, and
-beside a busy process the second thread waits for a core that is taken (the
-digits defaults fitted 2.6x slower there with two threads, 1.3x with one).
-Where a network is large enough, training runs several one-thread shards
-side by side instead (``skcnn._training.parallel``).
+Two reasons: OpenBLAS may round a product differently with one thread than
+with two (the bits would depend on the machine's threads), and its threads
+spin while they wait for each other, so beside a busy process a second
+thread waits for a core that is taken (``benchmarks/RESULTS.md``, "Design
+measurements"). Large networks run several one-thread shards side by side
+instead (``parallel``).
 
-threadpoolctl lets only one Python thread, the first to set a limit, change
-a process-wide OpenBLAS pool; others are silently ignored (a fit in a
-``threading.Thread`` kept two BLAS threads). This module therefore sets
-OpenBLAS's count through its own C function, which acts process-wide from
-any thread, and reads it back.
-
-The limit is process-wide: fits and predictions that run at the same time
-in several threads share it; the first in sets it and the last out restores
-the counts it found.
+threadpoolctl lets only the first Python thread that sets a limit change
+OpenBLAS's process-wide pool, so the count is set through OpenBLAS's own C
+function, which acts from any thread. The limit is process-wide and
+reference-counted: concurrent fits and predictions share it; the first in
+sets it and the last out restores the counts it found.
 """
 
 import ctypes

@@ -1,22 +1,16 @@
-"""scikit-learn's callbacks (``sklearn.callback``) in the epoch loop.
+"""scikit-learn's callbacks (``sklearn.callback``) in the training loops.
 
-scikit-learn 1.9 lets an estimator report its progress as a tree of tasks
-to callbacks set with ``set_callbacks``: ``ProgressBar``, ``ScoringMonitor``
-or any object with the ``FitCallback`` hooks. A training call of the
-estimators is one root task, ``"fit"`` or ``"partial_fit"``, with one
-``"epoch"`` subtask per epoch it may run (``max_iter`` for ``fit``, one for
-``partial_fit``; with ``solver="lbfgs"``, one per L-BFGS iteration). Every task reports the data of the call (``X``, ``y`` as
-given, ``sample_weight`` as metadata) and, when a hook asks for it, a
-``fitted_estimator``: a copy of the estimator that predicts as the model did
-at that point, with its own network (a callback may keep it). An epoch whose
-``on_fit_task_end`` returns True ends the call after that epoch, as early
-stopping does. A meta-estimator (``GridSearchCV``, ``Pipeline``) hangs these
-tasks under its own.
+A training call is one root task, ``"fit"`` or ``"partial_fit"``, with one
+``"epoch"`` subtask per epoch it may run (per iteration for L-BFGS), so that
+``ProgressBar``, ``ScoringMonitor`` and any ``FitCallback`` follow it as they
+follow scikit-learn's own estimators, under a meta-estimator's tasks too.
+Every task reports the call's data (``X``, ``y``, ``sample_weight`` as
+metadata) and, on request, a ``fitted_estimator`` that predicts as the model
+did then; a hook that returns True ends the call, as early stopping does.
 
-The hooks run on the calling thread, between epochs, never in the worker
-processes and threads that train the shards of a batch. Without the
-``sklearn.callback`` module (scikit-learn < 1.9) ``set_callbacks`` raises an
-ImportError that names the version needed, and training is unchanged.
+The hooks run on the calling thread between epochs, never where the shards
+of a batch train. With scikit-learn < 1.9 ``set_callbacks`` raises an
+ImportError that names the version needed; training is unchanged.
 """
 
 import copy

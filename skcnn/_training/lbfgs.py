@@ -4,7 +4,7 @@ The objective is the exact loss of the whole training set (with the L2
 penalty), and its gradient, as ``scipy.optimize.minimize`` needs them for a
 line search that compares values. The training set, in its canonical form
 (``skcnn._training.batches``: identical samples merged, so integer sample weights are
-exactly repeated samples), is cut into chunks of at most ``CHUNK`` samples
+exactly repeated samples), is cut into chunks of at most ``SAMPLES_PER_CHUNK`` samples
 that go through the data-parallel step one after the other, their gradients
 summed: memory stays that of one chunk, and the chunks depend on the data
 only, so the model is bit-identical whatever the number of threads.
@@ -26,12 +26,12 @@ from .parallel import ShardedStep
 
 # Samples per chunk of the full-batch pass: the largest batch the
 # data-parallel step splits into its most shards (8 x 32).
-CHUNK = 256
+SAMPLES_PER_CHUNK = 256
 
 
 def chunk_indices(indices):
-    """``indices`` cut into equal chunks of at most ``CHUNK`` samples."""
-    return np.array_split(indices, max(1, -(-len(indices) // CHUNK)))
+    """``indices`` cut into equal chunks of at most ``SAMPLES_PER_CHUNK`` samples."""
+    return np.array_split(indices, max(1, -(-len(indices) // SAMPLES_PER_CHUNK)))
 
 
 class FullBatchObjective:

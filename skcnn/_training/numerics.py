@@ -8,9 +8,8 @@ def flush_subnormals(arrays):
 
     Weights and optimizer moments that decay toward zero (units a ReLU
     never opens, pulled down by the L2 penalty) pass through the subnormal
-    floats, on which a CPU computes many times slower than on normal ones:
-    without this, a 30-epoch fit of a four-convolution MNIST network slowed
-    from 4 to 20 s per epoch as a quarter of its weights went subnormal.
+    floats, on which a CPU computes many times slower than on normal ones
+    (``benchmarks/RESULTS.md``, "Design measurements").
     """
     for a in arrays:
         tiny = np.finfo(a.dtype).tiny

@@ -1,38 +1,25 @@
 """Data-parallel training steps: a batch split into shards that run side by side.
 
-numpy runs its elementwise kernels (pooling, activations, im2col copies, the
-optimizer) on one core, and only BLAS uses the others. Splitting each batch
-into shards, each pushed through its own replica of the network (sharing the
-parameters, with its own gradients and buffers), lets every core do every
-kind of work, with BLAS on one thread per shard so that nothing is
-oversubscribed. The caller's thread runs some shards; the others run on
-worker processes (``skcnn._training.processes``) where these can be started with the
-forkserver method and the call is long enough to pay for starting them, else
-on threads. Threads take turns on the GIL at every numpy call, so processes
-get more of the cores (``benchmarks/bench_vs_torch.py --no-worker-processes``
-trains on threads only, for comparison).
+numpy runs its elementwise kernels on one core and only BLAS uses the others.
+Splitting each batch into shards, each pushed through its own replica of the
+network (sharing the parameters, with its own gradients and buffers), with
+BLAS at one thread per shard, lets every core do every kind of work. The
+caller's thread runs some shards; worker processes (``processes``, free of
+the GIL) or worker threads run the others, as ``ParallelPolicy`` decides.
 
-How many shards run at once is the estimator's ``n_jobs`` (by default the
-threads BLAS may use: one inside a joblib worker or a
-``threadpoolctl.threadpool_limits(1)`` block). Worker processes live for one
-training call, or until the end of a ``skcnn.reuse_workers()`` block; BLAS
-is held at one thread for the call (``skcnn._training.blas``), whether or not shards
-run side by side.
-
-The split depends on the batch size only, never on the number of threads or
-processes, and the shards' gradients are summed in shard order: a model
-trains to the same bits on one thread, on several, or on worker processes.
-
-BatchNorm normalizes with statistics of the whole batch, not of a shard: a
-shard's pass stops at every BatchNorm layer (forward and backward), the
-shards' partial sums are combined in shard order on the caller's thread,
-and every shard goes on with the totals (``Sequential.training_pass``). One
-step then equals the un-split batch's, to rounding, and the bits still do
-not depend on the threads or processes.
+The split depends on the batch size only and the shards' gradients are summed
+in shard order, so a model trains to the same bits on one thread, on several
+or on worker processes. BatchNorm's statistics are those of the whole batch:
+every shard's pass stops at each BatchNorm layer, the partial sums meet in
+shard order on the caller's thread and every shard goes on with the totals
+(``Sequential.training_pass``), which keeps the bits independent of where
+the shards ran.
 """
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -47,27 +34,84 @@ SHARD_SIZE = 32
 MAX_SHARDS = 8
 # Threads only pay when a sample's GEMMs are big enough: a network of small
 # kernels spends its time in many short numpy calls whose Python parts take
-# turns on the GIL (the measurements behind the threshold are in
-# benchmarks/RESULTS.md, "Design measurements").
+# turns on the GIL.
 MIN_FLOPS_PER_SAMPLE = 1e6
-# Run the shards of the other threads on worker processes where that is
-# possible (see ``skcnn._training.processes``): the same numbers, without the GIL.
-# Starting workers takes about 0.05 s here: a training call of fewer than
-# MIN_STEPS_FOR_PROCESSES batches runs its shards on threads, unless
-# reuse_workers() kept workers that fit it. (Private switches, for the tests
-# and the benchmark's threads-only comparison.)
-USE_PROCESSES = True
+# Starting worker processes costs a few batches' time: a shorter training
+# call runs its shards on threads, unless it finds kept workers that fit.
 MIN_STEPS_FOR_PROCESSES = 100
-
-
+# Seconds that a call's worker processes wait for the next call before they
+# stop (outside skcnn.reuse_workers()): long enough to span what a loop of
+# partial_fit calls does between two calls, short enough not to hold idle
+# processes for long.
+WORKER_IDLE_TIMEOUT = 30.0
 # Elements per piece when an elementwise pass over parameter-sized arrays
 # (the optimizer's step, the sum of the shards' gradients) is spread over
 # threads: large enough that numpy's per-call overhead, run under the GIL,
 # stays small.
-CHUNK = 1 << 18
+ELEMENTS_PER_PIECE = 1 << 18
 
 
-def flat_pieces(arrays, chunk=None):
+@dataclasses.dataclass(frozen=True)
+class ParallelPolicy:
+    """When the shards of a batch run side by side, and where.
+
+    The measurements behind the defaults are in ``benchmarks/RESULTS.md``
+    ("Design measurements"). None of them changes a model's bits.
+
+    Attributes
+    ----------
+    min_flops_per_sample : float, default=MIN_FLOPS_PER_SAMPLE
+        Shards run side by side only for networks whose forward GEMMs cost
+        at least this many floating-point operations per sample.
+    worker_processes : bool, default=True
+        Run the shards beyond the caller's on worker processes where they
+        can start (``processes.processes_available``), else on threads.
+    min_steps_for_processes : int, default=MIN_STEPS_FOR_PROCESSES
+        Start worker processes for training calls of at least this many
+        batches; a shorter call takes kept workers that fit, if any.
+    worker_idle_timeout : float, default=WORKER_IDLE_TIMEOUT
+        Seconds that a call's workers are kept for the next call outside
+        ``reuse_workers()`` (0: stopped when the call ends).
+    """
+
+    min_flops_per_sample: float = MIN_FLOPS_PER_SAMPLE
+    worker_processes: bool = True
+    min_steps_for_processes: int = MIN_STEPS_FOR_PROCESSES
+    worker_idle_timeout: float = WORKER_IDLE_TIMEOUT
+
+
+_policy = ParallelPolicy()
+
+
+@contextmanager
+def parallel_policy(**changes):
+    """Change the ``ParallelPolicy`` of every training call inside the block.
+
+    For tests, which train tiny networks side by side and on worker
+    processes, and for benchmarks, which compare threads with processes:
+    the estimators have no parameter for these choices, which only change
+    the speed. The policy is process-wide (training threads read it too).
+
+    Parameters
+    ----------
+    **changes : dict
+        Fields of ``ParallelPolicy`` and their values in the block.
+
+    Yields
+    ------
+    policy : ParallelPolicy
+        The policy in force in the block.
+    """
+    global _policy
+    previous = _policy
+    _policy = dataclasses.replace(previous, **changes)
+    try:
+        yield _policy
+    finally:
+        _policy = previous
+
+
+def flat_pieces(arrays, elements_per_piece=None):
     """Cut same-shaped contiguous arrays into aligned flat pieces (views).
 
     Returns one list of views per piece, each ``len(arrays)`` long: piece
@@ -76,18 +120,18 @@ def flat_pieces(arrays, chunk=None):
     """
     if not all(a.flags.c_contiguous for a in arrays):
         raise ValueError("flat_pieces needs C-contiguous arrays (views, not copies).")
-    n = max(1, -(-arrays[0].size // (chunk or CHUNK)))
+    n = max(1, -(-arrays[0].size // (elements_per_piece or ELEMENTS_PER_PIECE)))
     return [list(piece) for piece in zip(*(np.array_split(a.reshape(-1), n) for a in arrays))]
 
 
-def n_shards(batch_len):
+def n_shards(batch_len, max_shards=MAX_SHARDS):
     """How many shards a batch of ``batch_len`` samples is split into.
 
     ``batch_len / SHARD_SIZE`` rounded to the nearest integer, within
-    ``[1, MAX_SHARDS]``: batches of 48 to 79 samples make 2 shards, so that
+    ``[1, max_shards]``: batches of 48 to 79 samples make 2 shards, so that
     the equal batches of ``batch_size=64`` (62 samples on 1,797 digits) split.
     """
-    return min(MAX_SHARDS, max(1, (batch_len + SHARD_SIZE // 2) // SHARD_SIZE))
+    return min(max_shards, max(1, (batch_len + SHARD_SIZE // 2) // SHARD_SIZE))
 
 
 def forward_flops(network):
@@ -117,9 +161,9 @@ class ShardedStep:
 
     Use as a context manager around a training loop: with more than one
     thread available, batches big enough to split and samples costly enough
-    (``MIN_FLOPS_PER_SAMPLE``), it takes worker processes (see ``n_steps``
-    and ``skcnn._training.processes``) or starts worker threads, and limits BLAS to
-    one thread per worker for its duration. Otherwise the shards run one
+    (see ``ParallelPolicy``), it takes worker processes (see ``n_steps`` and
+    ``skcnn._training.processes``) or starts worker threads, and limits BLAS
+    to one thread per worker for its duration. Otherwise the shards run one
     after the other on the calling thread: the same numbers either way.
 
     Parameters
@@ -139,26 +183,34 @@ class ShardedStep:
         lands in.
     n_steps : int or None, default=None
         How many batches the loop will pass, about: worker processes are
-        started for at least ``MIN_STEPS_FOR_PROCESSES`` (None: never); a
-        shorter call takes workers that ``reuse_workers()`` kept, if they fit.
+        started for at least ``ParallelPolicy.min_steps_for_processes``
+        (None: never); a shorter call takes kept workers, if they fit.
     n_jobs : int or None, default=None
         The most shards that run at once (see ``resolve_n_jobs``).
+    max_shards : int, default=MAX_SHARDS
+        The most shards a batch is split into (see ``n_shards``): fewer
+        change the rounding, so only benchmarks pass another value.
     """
 
-    def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None, n_jobs=None):
+    def __init__(self, network, loss, max_batch_len, seed=None, n_steps=None, n_jobs=None,
+                 max_shards=MAX_SHARDS):
         self.network = network
         self.loss = loss
         self.seed = seed
         self.n_steps = n_steps
-        shards = n_shards(max_batch_len)
+        self.max_shards = max_shards
+        self.policy = _policy  # fixed for the call, whatever other threads do
+        shards = n_shards(max_batch_len, max_shards)
         self.replicas = [network] + [network.replica() for _ in range(shards - 1)]
-        worth_it = shards > 1 and forward_flops(network) >= MIN_FLOPS_PER_SAMPLE
+        worth_it = shards > 1 and forward_flops(network) >= self.policy.min_flops_per_sample
         self.n_threads = min(shards, resolve_n_jobs(n_jobs)) if worth_it else 1
         self._executor = None
         self._processes = None
         # The longest shard of any batch up to max_batch_len (a shorter batch
         # may make fewer, longer shards: 79 samples make 2 of 40, 80 make 3).
-        self._shard_len = max(-(-n // n_shards(n)) for n in range(1, max_batch_len + 1))
+        self._shard_len = max(
+            -(-n // n_shards(n, max_shards)) for n in range(1, max_batch_len + 1)
+        )
         self._pieces = {}
         self._optimizer_pieces = None
 
@@ -166,7 +218,7 @@ class ShardedStep:
         one_thread_blas.__enter__()
         if self.n_threads > 1:
             self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="skcnn")
-            if USE_PROCESSES and processes.processes_available():
+            if self.policy.worker_processes and processes.processes_available():
                 self._start_processes()
         return self
 
@@ -176,7 +228,9 @@ class ShardedStep:
             worker: list(range(worker, shards, self.n_threads))
             for worker in range(1, self.n_threads)
         }
-        long_call = self.n_steps is not None and self.n_steps >= MIN_STEPS_FOR_PROCESSES
+        long_call = (
+            self.n_steps is not None and self.n_steps >= self.policy.min_steps_for_processes
+        )
         try:
             self._processes = processes.take_workers(
                 self.network, self.loss, self._shard_len, assignment, start=long_call
@@ -186,7 +240,11 @@ class ShardedStep:
 
     def __exit__(self, *exc_info):
         if self._processes is not None:
-            processes.give_back(self._processes, reusable=exc_info[0] is None)
+            processes.give_back(
+                self._processes,
+                reusable=exc_info[0] is None,
+                idle_timeout=self.policy.worker_idle_timeout,
+            )
             self._processes = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -212,7 +270,7 @@ class ShardedStep:
         weigh each shard's samples by its part of ``w``, as the loss does.
         A network without such layers runs each shard in one go.
         """
-        k = n_shards(X.shape[0])  # equal shards, as np.array_split makes them
+        k = n_shards(X.shape[0], self.max_shards)  # equal shards, as np.array_split makes them
         w_parts = [None] * k if w is None else np.array_split(w, k)
         jobs = list(zip(range(k), np.array_split(X, k), np.array_split(y, k), w_parts))
         seed = None if self.seed is None else (self.seed, *key)

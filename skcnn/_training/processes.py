@@ -1,40 +1,38 @@
 """Shards of a training batch on worker processes, free of the GIL.
 
-Threads share one interpreter lock: every numpy call takes it back when its
-kernel ends, so shards on threads wait for each other between numpy calls
-while processes do not. So where processes can be started cheaply and safely
-(the ``forkserver`` start method: Linux and macOS), a training call runs the
-shards that threads would run on worker processes instead:
+Threads take turns on the interpreter lock between numpy calls; processes
+do not. So where processes can be started cheaply and safely (the
+``forkserver`` start method: Linux and macOS), the shards that threads would
+run go to worker processes, which compute exactly what a thread would (same
+replicas, same numpy code, BLAS on one thread): the bits do not change.
 
-- each worker holds replicas of the network whose parameters are views of
-  one shared array, which the caller refreshes before every batch, and whose
-  gradients are views of one shared array per shard;
-- the caller writes each worker's shards (images, labels, weights) into
+- Each worker holds replicas whose parameters are views of one shared
+  array, refreshed by the caller before every batch, and whose gradients
+  are views of one shared array per shard.
+- The caller writes each worker's shards (images, labels, weights) into
   shared arrays and sends one short message per batch; the worker answers
   with the shards' losses once their gradients are written, or, in a
   network with BatchNorm, with their partial sums at each point where the
-  shards of a batch meet (``Sequential.training_pass``): the caller combines
-  every shard's and sends the totals back, and the worker goes on (the
-  shards' sample weights, sent with them, weigh those sums; the running
-  statistics stay with the caller, the workers hold none);
-- the worker computes exactly what a thread would (same replicas, same
-  numpy code, BLAS on one thread), so the model is bit-identical either way.
+  shards meet (``Sequential.training_pass``), and goes on with the totals
+  the caller sends back. The running statistics stay with the caller.
 
-Starting workers takes about 0.05 s (the first time in a process about 1 s
-more, for the fork server), so they are started for long training calls
-only (``skcnn._training.parallel.MIN_STEPS_FOR_PROCESSES``), and stopped when the
-call ends, unless the caller asked to keep them: inside ``reuse_workers()``
-a call's workers wait for the next call with a network of the same
-structure (``partial_fit`` epoch after epoch), however short, until the
-block ends.
+Starting workers costs (``benchmarks/RESULTS.md``, "Design measurements"),
+so a call keeps them for the next one, as joblib's loky executor does: with
+the same network structure (the next ``partial_fit`` of the model, the next
+fit of a search) it takes them over, and they stop by themselves after
+``idle_timeout`` seconds unused, or at interpreter exit. Inside
+``reuse_workers()`` they wait for the next call until the block ends.
 
-Workers ignore Ctrl-C (the caller finishes the batch, see ``_interrupt``)
+Workers ignore Ctrl-C (the caller finishes the batch, see ``interrupt``)
 and exit when the caller closes their pipe. An error in a worker is raised
 in the caller with the worker's traceback (and the workers are stopped); a
 worker that dies raises a ``WorkerError`` instead of hanging.
 """
 
+import atexit
 import multiprocessing
+import multiprocessing.util  # its exit handler, registered first, runs after ours
+import os
 import pickle
 import signal
 import sys
@@ -372,22 +370,77 @@ def _structure(network, loss, shard_len, assignment):
     )
 
 
-# Workers kept between training calls inside reuse_workers() blocks.
+# The workers kept for the next training call (at most one set: a call
+# with another structure replaces them), the reuse_workers() blocks open,
+# and the timer that stops the kept workers when they have idled too long.
 _kept_lock = threading.Lock()
-_kept = {"blocks": 0, "workers": None}
+_kept = {"blocks": 0, "workers": None, "timer": None}
+
+
+def _stop_timer():
+    """Cancel the idle timer of the kept workers (with ``_kept_lock`` held)."""
+    if _kept["timer"] is not None:
+        _kept["timer"].cancel()
+        _kept["timer"] = None
+
+
+def _start_timer(idle_timeout):
+    """Stop the kept workers after ``idle_timeout`` seconds (with ``_kept_lock`` held)."""
+    timer = threading.Timer(idle_timeout, _expire)
+    timer.daemon = True  # never holds up the interpreter's exit
+    timer.name = "skcnn-workers-idle"
+    _kept["timer"] = timer
+    timer.start()
+
+
+def _expire():
+    """The idle timer's end: stop the kept workers, unless a call took them
+    (or a newer timer or a block now looks after the kept ones). They stop
+    under the lock, so that no call sees them half-stopped."""
+    with _kept_lock:
+        if _kept["timer"] is not threading.current_thread():
+            return
+        workers, _kept["workers"], _kept["timer"] = _kept["workers"], None, None
+        if workers is not None:
+            workers.close()
+
+
+def stop_kept_workers():
+    """Stop the workers kept for the next training call, now (if any)."""
+    with _kept_lock:
+        _stop_timer()
+        workers, _kept["workers"] = _kept["workers"], None
+    if workers is not None:
+        workers.close()
+
+
+# Kept workers stop with the interpreter, before multiprocessing's own exit
+# handler would terminate them.
+atexit.register(stop_kept_workers)
+
+
+def _forget_kept_workers():
+    """In a child forked from this process: the kept workers are the parent's."""
+    global _kept_lock
+    _kept_lock = threading.Lock()
+    _kept.update(workers=None, timer=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_kept_workers)
 
 
 @contextmanager
 def reuse_workers():
-    """Keep training worker processes from one call to the next in this block.
+    """Keep training worker processes for the next call until the block ends.
 
-    By default a training call stops its worker processes when it returns.
-    Inside the block, they wait instead for the next call whose network has
-    the same structure (the next ``partial_fit`` of the same model, the next
-    fit of a search over other hyperparameters), which takes them over
-    however short it is, and they stop when the (outermost) block ends.
-    Results are the same either way; only the start-up cost (about 0.05 s a
-    call, and the workers' first batches) is saved.
+    A training call's worker processes are kept for the next call with a
+    network of the same structure, and stop when they have waited a while
+    unused. Inside the block they wait until the (outermost) block ends,
+    however long the calls in between take, and then stop: the next
+    ``partial_fit`` of the same model, or the next fit of a search over
+    other hyperparameters, takes them over however short it is. Results are
+    the same either way; only the workers' start-up is saved.
 
     Examples
     --------
@@ -397,6 +450,7 @@ def reuse_workers():
     """
     with _kept_lock:
         _kept["blocks"] += 1
+        _stop_timer()
     try:
         yield
     finally:
@@ -411,29 +465,40 @@ def reuse_workers():
 
 def take_workers(network, loss, shard_len, assignment, start=True):
     """Workers for a training call: kept ones that fit ``network``, else new
-    ones with ``start`` (else None)."""
+    ones with ``start`` (else None). New ones replace kept ones that do not
+    fit, which stop first: one set of workers at a time."""
     structure = _structure(network, loss, shard_len, assignment)
+    stale = None
     with _kept_lock:
         kept = _kept["workers"]
         if kept is not None and kept.structure == structure and kept.alive():
             _kept["workers"] = None
-        else:
-            kept = None
-    if kept is not None:
-        kept.network = network
-        return kept
+            _stop_timer()
+            kept.network = network
+            return kept
+        if start and kept is not None:
+            stale, _kept["workers"] = kept, None
+            _stop_timer()
+    if stale is not None:
+        stale.close()
     return ShardProcesses(network, loss, shard_len, assignment) if start else None
 
 
-def give_back(workers, reusable=True):
-    """End a training call's use of ``workers``: kept for the next call inside
-    a ``reuse_workers()`` block (when ``reusable``), else stopped."""
-    previous = None
-    with _kept_lock:
-        if reusable and _kept["blocks"] > 0 and workers.alive():
-            previous, _kept["workers"] = _kept["workers"], workers
-            workers = None
-    for stale in (previous, workers):
-        if stale is not None:
-            stale.close()
+def give_back(workers, reusable=True, idle_timeout=0.0):
+    """End a training call's use of ``workers``.
 
+    When ``reusable`` (the call succeeded), they are kept for the next call,
+    in place of any kept before: until the ``reuse_workers()`` blocks end,
+    else for ``idle_timeout`` seconds. Otherwise they stop.
+    """
+    stale = workers
+    with _kept_lock:
+        keep = reusable and workers.alive() and (_kept["blocks"] > 0 or idle_timeout > 0)
+        if keep:
+            stale, _kept["workers"] = _kept["workers"], workers
+            workers.network = None  # the caller's network is not theirs to hold
+            _stop_timer()
+            if _kept["blocks"] == 0:
+                _start_timer(idle_timeout)
+    if stale is not None:
+        stale.close()

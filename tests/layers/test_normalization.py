@@ -501,13 +501,6 @@ def bn_network(dtype, seed=0):
     return net
 
 
-def force_threads(monkeypatch, n, processes=False):
-    monkeypatch.setattr(_parallel, "available_threads", lambda: n)
-    monkeypatch.setattr(_parallel, "MIN_FLOPS_PER_SAMPLE", 0)
-    monkeypatch.setattr(_parallel, "USE_PROCESSES", processes)
-    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)
-
-
 def batches(dtype, sizes=(100, 79, 30)):
     """Batches of 3, 2 and 1 shards."""
     rng = np.random.RandomState(4)
@@ -517,12 +510,12 @@ def batches(dtype, sizes=(100, 79, 30)):
     ]
 
 
-def train_sharded(dtype, monkeypatch, threads, processes=False, weighted=False):
-    force_threads(monkeypatch, threads, processes)
+def train_sharded(dtype, parallel_training, threads, processes=False, weighted=False):
+    parallel_training(processes)
     net = bn_network(dtype)
     results = []
     data = batches(dtype)
-    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 100, n_steps=1) as step:
+    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 100, n_steps=1, n_jobs=threads) as step:
         assert (step._processes is not None) == processes
         for X, y in data:
             w = np.linspace(0.5, 1.5, len(y)).astype(dtype) if weighted else None
@@ -552,10 +545,10 @@ needs_processes = pytest.mark.skipif(
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_sharded_step_equals_the_whole_batch(threads, weighted, monkeypatch):
+def test_sharded_step_equals_the_whole_batch(threads, weighted, parallel_training):
     assert _parallel.n_shards(100) == 3
     whole, expected = train_whole(np.float64, weighted)
-    sharded, got = train_sharded(np.float64, monkeypatch, threads, weighted=weighted)
+    sharded, got = train_sharded(np.float64, parallel_training, threads, weighted=weighted)
     for (loss, grads), (loss_ref, grads_ref) in zip(got, expected):
         assert loss == pytest.approx(loss_ref, rel=1e-12)
         for g, r in zip(grads, grads_ref):
@@ -566,11 +559,11 @@ def test_sharded_step_equals_the_whole_batch(threads, weighted, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sharded_step_gives_the_same_bits_on_threads_and_processes(dtype, monkeypatch):
-    runs = {"one thread": train_sharded(dtype, monkeypatch, 1)}
-    runs["threads"] = train_sharded(dtype, monkeypatch, 3)
+def test_sharded_step_gives_the_same_bits_on_threads_and_processes(dtype, parallel_training):
+    runs = {"one thread": train_sharded(dtype, parallel_training, 1)}
+    runs["threads"] = train_sharded(dtype, parallel_training, 3)
     if _processes.processes_available():
-        runs["processes"] = train_sharded(dtype, monkeypatch, 2, processes=True)
+        runs["processes"] = train_sharded(dtype, parallel_training, 2, processes=True)
     ref_net, ref = runs.pop("one thread")
     for net, results in runs.values():
         for (loss, grads), (loss_ref, grads_ref) in zip(results, ref):
@@ -582,7 +575,7 @@ def test_sharded_step_gives_the_same_bits_on_threads_and_processes(dtype, monkey
 
 
 @needs_processes
-def test_worker_processes_meet_at_every_batchnorm(monkeypatch):
+def test_worker_processes_meet_at_every_batchnorm(parallel_training, monkeypatch):
     """The workers answer once per meeting point: three forward meetings and
     two backward ones (the first layer's backward needs none), then the end."""
     messages = []
@@ -593,7 +586,7 @@ def test_worker_processes_meet_at_every_batchnorm(monkeypatch):
         return original(self, process, conn, message)
 
     monkeypatch.setattr(_processes.ShardProcesses, "_send", spy)
-    train_sharded(np.float32, monkeypatch, 2, processes=True)
+    train_sharded(np.float32, parallel_training, 2, processes=True)
     # Batches of 100 and 79 samples reach the workers; one of 30 is one shard.
     assert messages == 2 * (["batch"] + ["resume"] * 5)
 
@@ -619,11 +612,11 @@ def torch_bn_network(net, torch):
     return module.train(), ours, theirs
 
 
-def test_sharded_step_matches_torch(monkeypatch):
+def test_sharded_step_matches_torch(parallel_training):
     torch = pytest.importorskip("torch")
     reference = bn_network(np.float64)
     module, _, theirs = torch_bn_network(reference, torch)
-    net, got = train_sharded(np.float64, monkeypatch, 2)
+    net, got = train_sharded(np.float64, parallel_training, 2)
     layers = [layer for layer in net.layers if layer.params]
     for (X, y), (loss, grads) in zip(batches(np.float64), got):
         module.zero_grad()
@@ -648,19 +641,19 @@ def test_sharded_step_matches_torch(monkeypatch):
 
 
 @pytest.mark.parametrize("processes", [False, pytest.param(True, marks=needs_processes)])
-def test_sgd_steps_through_shards_match_torch(processes, monkeypatch):
+def test_sgd_steps_through_shards_match_torch(processes, parallel_training):
     """Batches of 100, 79 and 30 samples (3, 2 and 1 shards), an SGD step
     after each: parameters and running statistics follow torch's."""
     torch = pytest.importorskip("torch")
     from skcnn.optimizers import SGD
 
-    force_threads(monkeypatch, 2, processes)
+    parallel_training(processes)
     net = bn_network(np.float64)
     module, ours, theirs = torch_bn_network(net, torch)
     sgd = SGD(net.params, learning_rate=0.1, momentum=0.9, nesterov=True)
     sgd_t = torch.optim.SGD(module.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     rng = np.random.RandomState(5)
-    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 100, n_steps=1) as step:
+    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 100, n_steps=1, n_jobs=2) as step:
         assert (step._processes is not None) == processes
         for n in (100, 79, 30, 100):
             X, y = rng.rand(n, 1, 8, 8) * 3 + 1, rng.randint(0, 3, size=n)
@@ -688,7 +681,7 @@ def test_sgd_steps_through_shards_match_torch(processes, monkeypatch):
     "threads, processes", [(1, False), (3, False), pytest.param(2, True, marks=needs_processes)]
 )
 def test_a_canonical_batch_of_duplicates_matches_torch_on_the_repeated_batch(
-    threads, processes, monkeypatch
+    threads, processes, parallel_training
 ):
     """The estimator's training step: a batch with repeated samples, merged
     by ``canonical_batch`` (weights count the copies), then split into
@@ -697,7 +690,7 @@ def test_a_canonical_batch_of_duplicates_matches_torch_on_the_repeated_batch(
     torch = pytest.importorskip("torch")
     from skcnn._training.batches import canonical_batch, sample_label_keys
 
-    force_threads(monkeypatch, threads, processes)
+    parallel_training(processes)
     rng = np.random.RandomState(9)
     X_unique = rng.rand(70, 64) * 3 + 1
     y_unique = rng.randint(0, 3, size=70)
@@ -709,7 +702,7 @@ def test_a_canonical_batch_of_duplicates_matches_torch_on_the_repeated_batch(
 
     net = bn_network(np.float64)
     module, ours, theirs = torch_bn_network(net, torch)
-    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 70, n_steps=1) as step:
+    with _parallel.ShardedStep(net, SoftmaxCrossEntropy(), 70, n_steps=1, n_jobs=threads) as step:
         assert (step._processes is not None) == processes
         for _ in range(2):  # the second step starts from moved running statistics
             loss = step(X[rows].reshape(-1, 1, 8, 8), y[rows], w, float(w.sum()))
@@ -733,7 +726,7 @@ def test_a_canonical_batch_of_duplicates_matches_torch_on_the_repeated_batch(
 
 
 @needs_processes
-def test_worker_processes_hold_no_running_statistics(monkeypatch):
+def test_worker_processes_hold_no_running_statistics(parallel_training, monkeypatch):
     """Only the caller moves and reads them: the workers' copy of the
     network has none that could go stale."""
     sent = []
@@ -744,7 +737,7 @@ def test_worker_processes_hold_no_running_statistics(monkeypatch):
         return original(obj, *args, **kwargs)
 
     monkeypatch.setattr(_processes.pickle, "dumps", spy)
-    net, _ = train_sharded(np.float32, monkeypatch, 2, processes=True)
+    net, _ = train_sharded(np.float32, parallel_training, 2, processes=True)
     templates = [obj[0] for obj in sent if isinstance(obj, tuple) and isinstance(obj[0], Sequential)]
     assert len(templates) == 1
     for layer in templates[0].layers:

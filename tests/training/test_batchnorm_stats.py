@@ -8,7 +8,7 @@ import pytest
 from scipy import sparse
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
-from skcnn._training.batchnorm_stats import recompute_running_stats, CHUNK
+from skcnn._training.batchnorm_stats import recompute_running_stats, SAMPLES_PER_PART
 from skcnn.augmentation import RandomShift
 from skcnn.layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 
@@ -34,9 +34,9 @@ def classifier(**params):
 
 @pytest.fixture(scope="module")
 def images():
-    """More samples than one part of CHUNK rows, on 6 x 6 images."""
+    """More samples than one part of SAMPLES_PER_PART rows, on 6 x 6 images."""
     rng = np.random.RandomState(0)
-    X = rng.rand(CHUNK + 140, 36)
+    X = rng.rand(SAMPLES_PER_PART + 140, 36)
     y = (X[:, :18].sum(axis=1) > X[:, 18:].sum(axis=1)).astype(int)
     return X, y
 
@@ -119,7 +119,7 @@ def test_integer_weights_give_the_bits_of_repeated_samples(images):
     X, y = images
     model = classifier().fit(X, y)
     w = np.random.RandomState(1).randint(0, 3, len(X))
-    w[:CHUNK] = 0  # a whole part of the samples weighs nothing
+    w[:SAMPLES_PER_PART] = 0  # a whole part of the samples weighs nothing
     X32 = X.astype(np.float32)
     recompute_running_stats(model._network, X32, y, w.astype(np.float32), model.image_shape_, 2)
     weighted = running(model)

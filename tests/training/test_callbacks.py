@@ -20,7 +20,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
-from skcnn._training import parallel as _parallel, processes as _processes
 
 try:
     from sklearn.callback import ProgressBar, ScoringMonitor
@@ -272,31 +271,18 @@ def test_callbacks_in_a_parallel_grid_search_over_a_pipeline(few_digits, capsys)
 
 
 @needs_callbacks
-@pytest.mark.skipif(not _processes.processes_available(),
-                    reason="worker processes need the forkserver start method (Linux, macOS)")
-def test_callbacks_run_in_this_process_while_workers_train(few_digits, monkeypatch):
+def test_callbacks_run_in_this_process_while_workers_train(few_digits, worker_processes, worker_starts):
     X, y = few_digits
-    started = []
-    original = _processes.ShardProcesses.__init__
-
-    def spy(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        started.append(os.getpid())
-
-    monkeypatch.setattr(_processes.ShardProcesses, "__init__", spy)
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 2)
-    monkeypatch.setattr(_parallel, "MIN_FLOPS_PER_SAMPLE", 0)
-    monkeypatch.setattr(_parallel, "MIN_STEPS_FOR_PROCESSES", 0)
     recorder, monitor = Recorder(), ScoringMonitor(scoring="accuracy")
     # 300 samples in batches of 60: two shards each, one on a worker process.
     clf = tiny(max_iter=3, n_jobs=2).set_callbacks(recorder, monitor).fit(X, y)
-    assert started, "training did not use worker processes"
+    assert worker_starts == [1], "training did not use worker processes"
     assert len(epoch_scores(monitor)) == clf.n_iter_ == 3
     assert recorder.pids == [os.getpid()] * 4  # three epochs and the fit
     # The model is the same as on one thread, epoch by epoch.
-    monkeypatch.setattr(_parallel, "available_threads", lambda: 1)
     for k, fitted in enumerate(recorder.fitted, start=1):
-        assert_array_equal(fitted.predict_proba(X), tiny(max_iter=k).fit(X, y).predict_proba(X))
+        expected = tiny(max_iter=k, n_jobs=1).fit(X, y).predict_proba(X)
+        assert_array_equal(fitted.predict_proba(X), expected)
 
 
 @needs_callbacks
