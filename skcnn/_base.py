@@ -344,9 +344,10 @@ class BaseCNN(StochasticTrainingMixin, LbfgsTrainingMixin, BaseEstimator):
     def _split(self, X, y, weights, rng):
         """Hold out the early-stopping validation set; ``(train, val)``.
 
-        With a stratified split (classifiers) the validation set gets at
-        least one sample per class (and 2 in all), so that stratification is
-        possible on small data.
+        As MLPClassifier, ``ceil(validation_fraction * n)`` samples, at least
+        2. With a stratified split (classifiers) the validation set gets at
+        least one sample per class, so that stratification is possible on
+        small data.
         """
         n = X.shape[0]
         auto = isinstance(self.early_stopping, str)  # "auto"
@@ -355,10 +356,22 @@ class BaseCNN(StochasticTrainingMixin, LbfgsTrainingMixin, BaseEstimator):
         if not (n >= EARLY_STOPPING_AUTO_MIN_SAMPLES if auto else self.early_stopping):
             return (X, y, weights), None
         stratify = self._stratify(y)
-        if auto and stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
-            return (X, y, weights), None  # a class too rare to split: nothing held out
+        n_val = math.ceil(self.validation_fraction * n)  # as train_test_split counts it
+        if auto and (
+            n_val < 2
+            or stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2
+        ):
+            return (X, y, weights), None  # too few to split: nothing held out
+        if n_val < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                "size of your dataset. early_stopping=True holds out "
+                f"validation_fraction={self.validation_fraction!r} of the {n} samples "
+                f"of X, {n_val} sample{'s' if n_val != 1 else ''}, and needs at least 2; "
+                "or set early_stopping=False."
+            )
         n_groups = 1 if stratify is None else len(np.unique(stratify))
-        n_val = max(math.ceil(self.validation_fraction * n), n_groups, 2 if stratify is not None else 1)
+        n_val = max(n_val, n_groups)
         if n - n_val < n_groups:
             per_class = " (at least one sample per class)" if stratify is not None else ""
             raise ValueError(

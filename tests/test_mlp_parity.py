@@ -3,6 +3,7 @@ parameters overlap they behave as MLPClassifier and MLPRegressor do
 (solver="lbfgs", binary and multilabel outputs, sparse X, inputs beyond
 float32's range)."""
 
+import re
 import signal
 import warnings
 
@@ -160,6 +161,27 @@ def test_lbfgs_ignores_early_stopping_as_mlp_does(few_digits):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
     assert est.validation_scores_ is None and est.n_iter_ == 3
+
+
+def test_early_stopping_with_too_few_samples_raises_mlps_error(digits):
+    """MLPRegressor refuses a validation set of fewer than 2 samples; so do
+    both estimators, with MLP's words, the numbers and the other fix. (With
+    a stratified split MLPClassifier fails earlier, in train_test_split.)"""
+    X, y = digits
+    X, y, target = X[:10], y[:10], y[:10].astype(float)
+    with pytest.raises(ValueError, match="The validation set is too small") as mlp:
+        MLPRegressor(early_stopping=True, max_iter=1).fit(X, target)
+    key = str(mlp.value)
+    for est, y_ in [(NumpyCNNRegressor, target), (NumpyCNNClassifier, y)]:
+        with pytest.raises(ValueError, match=re.escape(key)) as ours:
+            est(early_stopping=True, max_iter=1, **MLP_LIKE).fit(X, y_)
+        assert "validation_fraction=0.1 of the 10 samples of X, 1 sample," in str(ours.value)
+        assert "early_stopping=False" in str(ours.value)
+    # 20 samples hold out 2: enough for MLP, and for us.
+    MLPRegressor(early_stopping=True, max_iter=1).fit(digits[0][:20], digits[1][:20])
+    NumpyCNNRegressor(early_stopping=True, max_iter=1, **MLP_LIKE).fit(
+        digits[0][:20], digits[1][:20].astype(float)
+    )
 
 
 def test_lbfgs_verbose_prints_iterations(few_digits, capsys):

@@ -122,7 +122,34 @@ def test_divergence_stops_with_a_warning_and_finite_weights(digits):
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1)
-    assert np.isfinite(clf.loss_curve_).all()
+
+
+def test_a_diverged_epoch_is_recorded_as_mlpclassifier_records_it(digits, monkeypatch):
+    """MLPClassifier appends a diverged epoch's loss (inf or NaN) to
+    loss_curve_ and counts the epoch in n_iter_ and t_; so do we, while the
+    model keeps the weights it had before that epoch."""
+    X, y = digits
+    clf = small(solver="sgd", learning_rate_init=1e6, max_iter=5)
+    with pytest.warns(ConvergenceWarning, match="during epoch 1 of this call"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == len(clf.loss_curve_) == 1 and clf.t_ == len(X)
+    assert not np.isfinite(clf.loss_curve_[0]) and clf.loss_ is clf.loss_curve_[-1]
+    # After finite epochs, with early stopping: the epoch's validation score is NaN.
+    original = NumpyCNNClassifier._run_epoch
+
+    def third_diverges(self, *args):
+        loss, stopped = original(self, *args)
+        return (np.nan, "diverged") if self._epochs == 2 else (loss, stopped)
+
+    monkeypatch.setattr(NumpyCNNClassifier, "_run_epoch", third_diverges)
+    clf = small(max_iter=5, early_stopping=True)
+    with pytest.warns(ConvergenceWarning, match="during epoch 3 of this call"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.validation_scores_) == 3
+    assert np.isfinite(clf.loss_curve_[:2]).all() and np.isnan(clf.loss_curve_[2])
+    assert np.isfinite(clf.validation_scores_[:2]).all() and np.isnan(clf.validation_scores_[2])
+    assert clf.best_validation_score_ == max(clf.validation_scores_[:2])
+    assert all(np.isfinite(w).all() for w in clf.coefs_ + clf.intercepts_)
 
 
 @pytest.mark.parametrize("dtype, huge", [(np.float64, 1e300), (np.float32, 1e30)])

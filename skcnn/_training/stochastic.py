@@ -102,6 +102,11 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                     raise
                 if stopped == "diverged" or not self._params_finite():
                     self._restore(snapshot)
+                    # As MLPClassifier records it: the epoch ran, with this loss
+                    # (its validation score, of weights not kept, is NaN).
+                    self._count_epoch(loss, X.shape[0])
+                    if call.val is not None:
+                        self.validation_scores_.append(np.nan)
                     warn_diverged(
                         f"during epoch {epoch + 1} of this call. Training stopped and the "
                         "model keeps its last finite weights (from before that epoch)",
@@ -115,11 +120,7 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                         "partial_fit again to continue."
                     )
                     break
-                self.n_iter_ += 1
-                self._epochs += 1
-                self.t_ += X.shape[0]
-                self.loss_ = loss
-                self.loss_curve_.append(loss)
+                self._count_epoch(loss, X.shape[0])
                 improved = self._track_progress(call.val)
                 if improved and call.val is not None:
                     best_params = [a.copy() for a in self._model_arrays()]
@@ -156,8 +157,19 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                     flush=True,
                 )
 
+    def _count_epoch(self, loss, n_samples):
+        """Record an epoch that ran, as MLPClassifier does, with its mean loss."""
+        self.n_iter_ += 1
+        self._epochs += 1
+        self.t_ += n_samples
+        self.loss_ = loss
+        self.loss_curve_.append(loss)
+
     def _run_epoch(self, X, y, w, keys, n_batches, rng, step, interrupt, augment=((), None)):
         """One pass over the data; returns (mean loss, None | "diverged" | "interrupted").
+
+        A batch whose loss is not finite ends the pass: its loss is then the
+        epoch's, as the mean over every batch would be.
 
         ``augment``: the transforms of ``augment`` and their seed, applied to
         each batch here, before it is split across workers."""

@@ -116,8 +116,8 @@ class TrainingCurveDisplay:
             self.score_line_, = self.score_ax_.plot(score_epochs, scores, **style)
             self.score_ax_.set_ylabel("validation score")
             lines.append(self.score_line_)
-            if mark_best:
-                best = int(np.argmax(scores))
+            if mark_best and np.isfinite(scores).any():  # NaN: an epoch that diverged
+                best = int(np.nanargmax(scores))
                 self.best_marker_, = self.score_ax_.plot(
                     score_epochs[best], scores[best], "o", markersize=8, markerfacecolor="none",
                     color=self.score_line_.get_color(),

@@ -274,6 +274,10 @@ def test_training_curve_display_from_arrays():
         TrainingCurveDisplay([]).plot()
     disp = TrainingCurveDisplay([3.0, 2.0, 1.5], [0.5, 0.7, 0.6]).plot()
     assert disp.best_marker_.get_xdata()[0] == 2
+    # A diverged epoch's loss and score (inf, NaN) are no best epoch.
+    disp = TrainingCurveDisplay([3.0, 2.0, np.inf], [0.5, 0.7, np.nan]).plot()
+    assert disp.best_marker_.get_xdata()[0] == 2
+    assert TrainingCurveDisplay([np.inf], [np.nan]).plot().best_marker_ is None
 
 
 # ------------------------------------------------------------------ ax=
