@@ -216,6 +216,8 @@ def test_lbfgs_warnings_point_at_the_users_fit_call(few_digits, monkeypatch):
     [warning] = [w for w in caught if "interrupted by the user" in str(w.message)]
     assert warning.category is UserWarning and warning.filename == __file__
     assert est.n_iter_ == 1
+    assert "after 1 iteration (n_iter_=1)" in str(warning.message)
+    assert "fit with warm_start=True continues from here" in str(warning.message)
 
     def diverging(self, x):
         loss, grad = original(self, x)

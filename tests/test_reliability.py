@@ -182,14 +182,34 @@ def _interrupt_on_step(monkeypatch, steps, times=1):
 
 def test_ctrl_c_stops_at_the_end_of_the_batch(digits, monkeypatch):
     X, y = digits
-    calls = _interrupt_on_step(monkeypatch, {12})
+    calls = _interrupt_on_step(monkeypatch, {12, 12 + 29 + 5})  # 29 batches per epoch
     clf = small(max_iter=50)
-    with pytest.warns(UserWarning, match="interrupted by the user"):
+    with pytest.warns(UserWarning, match="interrupted by the user") as record:
         clf.fit(X, y)
     assert calls["n"] == 12  # stopped right after the interrupted batch
-    assert clf.n_iter_ == 12 // int(np.ceil(len(X) / 64))
+    assert clf.n_iter_ == 12 // int(np.ceil(len(X) / 64)) == 0
     assert clf.score(X, y) > 0.25  # learned something in 12 batches: chance is 0.1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # The warning counts as n_iter_ does and says what continues the training
+    # (fit alone starts over), at the user's line.
+    [warning] = record
+    message = str(warning.message)
+    assert "after 0 complete epochs of this call (n_iter_=0)" in message
+    assert "partial_fit, or fit with warm_start=True, continues from here" in message
+    assert warning.filename == __file__
+    with pytest.warns(UserWarning, match=r"after 1 complete epoch of this call \(n_iter_=1\)"):
+        clf.set_params(warm_start=True).fit(X, y)  # stopped in its second epoch
+    assert clf.n_iter_ == 1
+
+
+def test_training_warnings_point_at_the_users_line(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match="Training diverged") as record:
+        small(solver="sgd", learning_rate_init=1e6).fit(X, y)
+    assert record[0].filename == __file__
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations") as record:
+        small(max_iter=1).fit(X, y)
+    assert record[0].filename == __file__
 
 
 def test_second_ctrl_c_is_not_swallowed(digits, monkeypatch):

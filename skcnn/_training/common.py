@@ -105,7 +105,9 @@ def warn_diverged(when, advice):
 
 
 def warn_interrupted(detail):
-    """The warning of a call that Ctrl-C ended early with a usable model."""
+    """The warning of a call that Ctrl-C ended early with a usable model:
+    ``detail`` says where it stopped, counted as ``n_iter_`` counts, and how
+    to continue."""
     warnings.warn(
         f"Training interrupted by the user (Ctrl-C){detail}",
         UserWarning,

@@ -199,9 +199,11 @@ class LbfgsTrainingMixin(TrainingLoopMixin):
             )
             return
         if stopped == ["interrupted"]:
+            n = self.n_iter_
             warn_interrupted(
-                f": stopped after iteration {self.n_iter_}. The model is usable; call fit "
-                "again to continue (with warm_start=True)."
+                f" after {n} iteration{'' if n == 1 else 's'} (n_iter_={n}). The model is "
+                "usable; fit with warm_start=True continues from here (fit without "
+                "warm_start starts over)."
             )
         elif not stopped:  # a callback's stop is not a failure to converge
             _check_optimize_result("lbfgs", result, self.max_iter)

@@ -114,10 +114,13 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                     )
                     break
                 if stopped == "interrupted":
+                    n = self.n_iter_
                     warn_interrupted(
-                        ": stopped at the end of a batch of epoch "
-                        f"{self.n_iter_ + 1}. The model is usable; call fit or "
-                        "partial_fit again to continue."
+                        f" at the end of a batch, after {n} complete epoch"
+                        f"{'' if n == 1 else 's'} of this call (n_iter_={n}); the weights "
+                        "also hold the batches of the epoch it stopped in. The model is "
+                        "usable; partial_fit, or fit with warm_start=True, continues from "
+                        "here (fit without warm_start starts over)."
                     )
                     break
                 self._count_epoch(loss, X.shape[0])
