@@ -17,7 +17,8 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from skcnn import NumpyCNNClassifier, _base
+from skcnn import NumpyCNNClassifier
+from skcnn._training import stochastic as _stochastic
 from skcnn._random import mix_seed, sample_keys
 from skcnn._training.parallel import forward_flops, MIN_FLOPS_PER_SAMPLE
 from skcnn.augmentation import (
@@ -199,7 +200,7 @@ def spy_batches(monkeypatch):
         seen.append((X.shape[0], seed))
         return augment_batch(transforms, X, seed)
 
-    monkeypatch.setattr(_base, "augment_batch", spy)
+    monkeypatch.setattr(_stochastic, "augment_batch", spy)  # the epoch loop's
     return seen
 
 
