@@ -193,8 +193,8 @@ class ShardProcesses:
     Attributes
     ----------
     structure : tuple
-        What the workers were built for: workers kept by ``reuse_workers()``
-        serve a later call only if its network has the same.
+        What the workers were built for: kept workers serve a later call
+        only if its network has the same.
     """
 
     def __init__(self, network, loss, shard_len, assignment):
