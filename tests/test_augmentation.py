@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from skcnn import NumpyCNNClassifier
+from skcnn import NumpyCNNClassifier, _base
 from skcnn._training import stochastic as _stochastic
 from skcnn._random import mix_seed, sample_keys
 from skcnn._training.parallel import forward_flops, MIN_FLOPS_PER_SAMPLE
@@ -376,7 +376,7 @@ def test_fit_refuses_a_transform_that_cannot_apply_before_any_training(monkeypat
     clf = small(max_iter=1).fit(X, y)
     before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
     monkeypatch.setattr(_base.BaseCNN, "_initialize", lambda *args: pytest.fail("trained"))
-    monkeypatch.setattr(_base.BaseCNN, "_train", lambda *args: pytest.fail("trained"))
+    monkeypatch.setattr(_base.BaseCNN, "_train_stochastic", lambda *args: pytest.fail("trained"))
     clf.set_params(augment=[RandomShift(2), RandomRotation(10)])
     for call in (clf.fit, clf.partial_fit):
         with pytest.raises(ValueError, match=r"RandomRotation.*cannot rotate samples of shape \(1, 1, 128\)"):
