@@ -200,6 +200,10 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         ``partial_fit`` keeps the moving averages (a call sees a part of the
         data); the early-stopping validation scores are computed with them.
         Ignored without BatchNorm layers.
+    transform_layer : str or None, default=None
+        The layer, by name in ``layer_names_``, whose outputs ``transform``
+        returns (flattened per sample). None: the input of the output layer,
+        the last hidden layer's activations.
 
     Attributes
     ----------
@@ -296,6 +300,7 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         layers=None,
         augment=None,
         batchnorm_statistics="running",
+        transform_layer=None,
     ):
         super().__init__(
             filters=filters,
@@ -333,6 +338,7 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
             layers=layers,
             augment=augment,
             batchnorm_statistics=batchnorm_statistics,
+            transform_layer=transform_layer,
         )
         self.class_weight = class_weight
     # ------------------------------------------------------------------ fit

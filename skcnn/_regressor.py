@@ -197,6 +197,10 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         ``partial_fit`` keeps the moving averages (a call sees a part of the
         data); the early-stopping validation scores are computed with them.
         Ignored without BatchNorm layers.
+    transform_layer : str or None, default=None
+        The layer, by name in ``layer_names_``, whose outputs ``transform``
+        returns (flattened per sample). None: the input of the output layer,
+        the last hidden layer's activations.
 
     Attributes
     ----------
@@ -294,6 +298,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         layers=None,
         augment=None,
         batchnorm_statistics="running",
+        transform_layer=None,
     ):
         super().__init__(
             filters=filters,
@@ -331,6 +336,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
             layers=layers,
             augment=augment,
             batchnorm_statistics=batchnorm_statistics,
+            transform_layer=transform_layer,
         )
         self.loss = loss
     def fit(self, X, y, sample_weight=None):
