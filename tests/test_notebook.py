@@ -59,6 +59,12 @@ def cell_text(cell):
     return "".join(parts)
 
 
+def cell_html(cell):
+    """The HTML a cell displayed (estimators' diagrams)."""
+    return "".join(output.data.get("text/html", "") for output in cell.get("outputs", [])
+                   if "data" in output)
+
+
 def widget_text(notebook):
     """What the notebook's output widgets (rich's live displays) show at the end."""
     state = notebook.metadata.get("widgets", {}).get(
@@ -91,10 +97,16 @@ def test_the_notebook_runs_and_its_models_learn(tmp_path):
         label: float(value)
         for label, value in re.findall(r"^([\w -]*accuracy): (\d\.\d+)", text, re.M)
     }
-    assert set(accuracies) >= {"Test accuracy", "Grid search test accuracy"}, text
+    assert set(accuracies) >= {
+        "Test accuracy", "Grid search test accuracy", "Pipeline test accuracy",
+    }, text
     low = {label: value for label, value in accuracies.items() if value < MIN_ACCURACY}
     assert not low, f"the notebook's models barely learned: {low}\n{text}"
     assert re.search(r"Epochs: \d+ \(at most 40\)", text), text
+    assert re.search(r"^Total trainable parameters: [\d,]+$", text, re.M), text
+    # The diagrams of the network and of the Pipeline show the layers as steps.
+    html = "".join(cell_html(cell) for cell in notebook.cells if cell.cell_type == "code")
+    assert html.count("<div>conv1: Conv2D</div>") == 2, html[-2000:]
     assert "Traceback" not in text and "Warning" not in text, text
     # The progress bars, drawn live in output widgets, end full: the network's
     # own, and the grid search's with every network under it (3 splits x 2

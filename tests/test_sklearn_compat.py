@@ -5,8 +5,17 @@ check of ``check_estimator`` runs and must pass.
 """
 
 import numpy as np
+import pytest
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_get_feature_names_out_error,
+    check_global_output_transform_pandas,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
 from skcnn.layers import (
@@ -104,11 +113,33 @@ def test_sklearn_contract(estimator, check):
     check(estimator)
 
 
+# The transformer checks scikit-learn runs on its own transformers besides
+# check_estimator's (sklearn/tests/test_common.py): feature names out, and
+# set_output's pandas containers. On one configuration of each kind: the
+# built-in network and a layer list, classifier and regressor, float64.
+TRANSFORMER_CHECKS = [
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    check_get_feature_names_out_error,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+]
+
+
+@pytest.mark.parametrize("estimator", [CONFIGURATIONS[i] for i in (1, 8, 9, 12)], ids=repr)
+@pytest.mark.parametrize("check", TRANSFORMER_CHECKS, ids=lambda check: check.__name__)
+def test_transformer_contract(estimator, check):
+    pytest.importorskip("pandas")
+    check(type(estimator).__name__, estimator)
+
+
 def test_no_escape_hatches():
     for est in CONFIGURATIONS:
         tags = get_tags(est)
         assert not tags.non_deterministic
         assert tags.input_tags.two_d_array and tags.input_tags.sparse
+        assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
         if isinstance(est, NumpyCNNClassifier):
             assert not tags.classifier_tags.poor_score
             assert tags.estimator_type == "classifier"
