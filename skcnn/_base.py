@@ -146,7 +146,7 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # densified one batch at a time
-        # transform returns float32 and float64 X's dtype (see output_dtype).
+        # transform returns float32 and float64 X in their dtype (see transform_dtypes).
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -25,8 +25,8 @@ def layer_indices(names, layers):
     for name in wanted:
         if not isinstance(name, str) or name not in names:
             raise ValueError(
-                f"layers names {name!r}, which is not a layer of the fitted network; "
-                f"its layers are layer_names_={names}."
+                f"layers must name layers of the fitted network (layer_names_: {names}). "
+                f"Received layers={layers!r}, and {name!r} is not one."
             )
     return [names.index(name) for name in wanted]
 
@@ -54,8 +54,8 @@ def feature_layer(names, layers, transform_layer):
 
 def feature_names(name, shape):
     """Names of the values of one output of layer ``name``: ``fc1_0``, ... for
-    flat outputs; ``conv2_3_0_1`` (channel 3, row 0, column 1) for images,
-    in the order a Flatten layer reads them."""
+    flat outputs, an index per axis otherwise (``conv2_3_0_1``: channel 3,
+    row 0, column 1 of an image), in the order a Flatten layer reads them."""
     if len(shape) == 1:
         return np.asarray([f"{name}_{i}" for i in range(shape[0])], dtype=object)
     positions = np.indices(shape).reshape(len(shape), -1).T

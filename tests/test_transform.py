@@ -104,7 +104,7 @@ def test_a_layer_that_is_not_in_the_network_is_named(fitted, few_digits):
     with pytest.raises(ValueError, match=r"'conv1', 'pool1'"):  # lists the layers there are
         est.get_feature_names_out()
     assert pickle.dumps(est) == before
-    with pytest.raises(ValueError, match=r"layers names 'fc9'.*layer_names_="):
+    with pytest.raises(ValueError, match=r"layer_names_: \['conv1'.*Received layers=\['conv1', 'fc9'\], and 'fc9' is not one"):
         fitted.layer_outputs(X, ["conv1", "fc9"])
     with pytest.raises(ValueError, match=r"non-empty list of layer names.*Received layers=\[\]"):
         fitted.layer_outputs(X, [])
