@@ -115,8 +115,7 @@ def test_sklearn_contract(estimator, check):
 
 # The transformer checks scikit-learn runs on its own transformers besides
 # check_estimator's (sklearn/tests/test_common.py): feature names out, and
-# set_output's pandas containers. On one configuration of each kind: the
-# built-in network and a layer list, classifier and regressor, float64.
+# set_output's pandas containers. On one configuration of each kind.
 TRANSFORMER_CHECKS = [
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
@@ -125,15 +124,23 @@ TRANSFORMER_CHECKS = [
     check_set_output_transform_pandas,
     check_global_output_transform_pandas,
 ]
+TRANSFORMER_CONFIGURATIONS = {
+    "built-in": NumpyCNNClassifier(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd"),
+    "float64-mlp": NumpyCNNRegressor(filters=(), solver="lbfgs", dropout=0.0, dtype=np.float64),
+    "1d-layers": NumpyCNNClassifier(layers=signal_layer_list()),
+    "batch-norm": NumpyCNNRegressor(
+        layers=batchnorm_layer_list(pool=False), max_iter=60, learning_rate_init=0.01
+    ),
+}
 
 
 # The pandas checks mix DataFrames and arrays on purpose, and scikit-learn warns about it.
 @pytest.mark.filterwarnings("ignore:X (has|does not have valid) feature names:UserWarning")
-@pytest.mark.parametrize("index", [1, 8, 9, 12], ids=lambda i: f"CONFIGURATIONS[{i}]")
+@pytest.mark.parametrize("kind", TRANSFORMER_CONFIGURATIONS)
 @pytest.mark.parametrize("check", TRANSFORMER_CHECKS, ids=lambda check: check.__name__)
-def test_transformer_contract(index, check):
+def test_transformer_contract(kind, check):
     pytest.importorskip("pandas")
-    estimator = CONFIGURATIONS[index]
+    estimator = TRANSFORMER_CONFIGURATIONS[kind]
     check(type(estimator).__name__, estimator)
 
 

@@ -12,7 +12,17 @@ from sklearn.utils import estimator_html_repr
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
 from skcnn._summary import LayerRow, NetworkSummary
-from skcnn.layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, GlobalAvgPool2D, ReLU
+from skcnn.layers import (
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool1D,
+    ReLU,
+)
 
 
 def fit_quietly(est, X, y):
@@ -90,6 +100,20 @@ def test_any_output_shape_prints():
     text = str(summary)
     assert re.search(r"^conv +Conv1D\(4, 3\) +\(4, 98\) +12$", text, re.M)
     assert text.splitlines()[-1] == "Total trainable parameters: 405"
+
+
+def test_a_signal_network(few_digits):
+    # Conv1D layers: samples and outputs of shape (C, L).
+    X, y = few_digits
+    layers = [("conv1", Conv1D(3, 5)), ("relu", ReLU()), ("pool", MaxPool1D(2)), ("flat", Flatten())]
+    clf = fit_quietly(NumpyCNNClassifier(layers=layers, image_shape=(1, 64), max_iter=1), X, y)
+    text = str(clf.summary())
+    assert "samples of shape (1, 64)" in text
+    assert re.search(r"^conv1 +Conv1D\(3, .*\(3, 60\) +18$", text, re.M)
+    assert re.search(r"^pool +MaxPool1D.*\(3, 30\) +0$", text, re.M)
+    assert re.search(r"^flat +Flatten\(\) +\(90,\) +0$", text, re.M)
+    assert clf.summary().total_params == 18 + 90 * 10 + 10
+    assert '<div class="caption">(3, 60), 18 parameters</div>' in estimator_html_repr(clf)
 
 
 def test_before_fit_the_layers_and_no_shapes():

@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.svm import SVC
 
 from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
-from skcnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Tanh
+from skcnn.layers import Conv1D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Tanh
 
 
 def small_cnn(**params):
@@ -121,6 +121,21 @@ def test_a_layer_list_gives_its_last_layer(few_digits):
     layers[-1] = ("fc2", Dense(6))  # no activation: the dense outputs feed the output layer
     est = fit_quietly(NumpyCNNClassifier(layers=layers[:-1] + [layers[-1]], max_iter=2), X, y)
     assert est.get_feature_names_out()[-1] == "fc2_5"
+
+
+def test_a_signal_layer_is_named_by_channel_and_position(few_digits):
+    X, y = few_digits
+    layers = [("conv1", Conv1D(3, 5)), ("relu", ReLU()), ("flat", Flatten())]
+    clf = fit_quietly(NumpyCNNClassifier(layers=layers, image_shape=(1, 64), max_iter=1,
+                                         transform_layer="conv1"), X, y)
+    X4 = X[:4].astype(np.float32)
+    features = clf.transform(X4)
+    maps, flat = clf.layer_outputs(X4, ["conv1", "flat"])
+    assert maps.shape == (4, 3, 60)
+    np.testing.assert_array_equal(features, maps.reshape(4, -1))
+    np.testing.assert_array_equal(np.maximum(features, 0), flat)  # Flatten's order
+    names = clf.get_feature_names_out()
+    assert len(names) == 3 * 60 and names[1] == "conv1_0_1" and names[60] == "conv1_1_0"
 
 
 def test_fit_transform_is_fit_then_transform(few_digits):
