@@ -180,7 +180,7 @@ def memory_worker(call, n_images):
 def measure_memory(call, n_images):
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", call,
            "--n-images", str(n_images)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"<!-- memory worker {call} failed: {done.stderr.strip()[-500:]} -->")
         return None
@@ -210,9 +210,11 @@ def print_memory(results, n_images):
 def header():
     lines = [
         f"**skcnn** {skcnn_version()}.",
-        f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
-        f"{platform.python_version()}; numpy {np.__version__} with {numpy_blas()}; "
-        f"scikit-learn {sklearn.__version__}. Load average at the start: {load_average()}.",
+        (
+            f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
+            f"{platform.python_version()}; numpy {np.__version__} with {numpy_blas()}; "
+            f"scikit-learn {sklearn.__version__}. Load average at the start: {load_average()}."
+        ),
     ]
     warning = openblas_warning()
     return "\n\n".join(lines + ([warning] if warning else []))

@@ -299,7 +299,7 @@ def params_html(est, params):
         hidden = {*NETWORK_PARAMS, "layers", *layer_params(est.layers)}
     try:
         network = network_summary(est)._html("parameters-table", "default")
-    except Exception:  # invalid hyperparameters: fit says what is wrong
+    except (ValueError, TypeError):  # invalid hyperparameters: fit says what is wrong
         network = ""
     out = _ParamsAndNetwork(
         params={key: value for key, value in params.items() if key not in hidden},

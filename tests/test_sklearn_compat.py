@@ -115,7 +115,8 @@ def test_sklearn_contract(estimator, check):
 
 # The transformer checks scikit-learn runs on its own transformers besides
 # check_estimator's (sklearn/tests/test_common.py): feature names out, and
-# set_output's pandas containers. On one configuration of each kind.
+# set_output's pandas containers. On a few kinds of network (the built-in one
+# goes through them in test_transform.py's FeatureUnion and ColumnTransformer).
 TRANSFORMER_CHECKS = [
     check_transformer_get_feature_names_out,
     check_transformer_get_feature_names_out_pandas,
@@ -125,7 +126,6 @@ TRANSFORMER_CHECKS = [
     check_global_output_transform_pandas,
 ]
 TRANSFORMER_CONFIGURATIONS = {
-    "built-in": NumpyCNNClassifier(filters=(8, 16), hidden_layer_sizes=(32,), solver="sgd"),
     "float64-mlp": NumpyCNNRegressor(filters=(), solver="lbfgs", dropout=0.0, dtype=np.float64),
     "1d-layers": NumpyCNNClassifier(layers=signal_layer_list()),
     "batch-norm": NumpyCNNRegressor(
