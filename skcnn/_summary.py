@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sklearn.base import is_classifier
 
 from ._architecture import NETWORK_PARAMS, OUTPUT_NAME, build_cnn_layers, layer_params
-from ._validation import validate_hyperparameters
+from ._validation import resolve_image_shape, validate_hyperparameters
 
 try:  # scikit-learn >= 1.7
     from sklearn.utils._repr_html.estimator import _VisualBlock
@@ -204,15 +204,15 @@ def network_summary(est):
     name = type(est).__name__
     network = getattr(est, "_network", None)
     if network is None:
+        layers, note = _layers_before_fit(est)
         rows = [
-            LayerRow(layer_name, type(layer).__name__, repr(layer))
-            for layer_name, layer in _layers_before_fit(est)
+            LayerRow(layer_name, type(layer).__name__, repr(layer)) for layer_name, layer in layers
         ]
         units = "one unit per class, one for two classes" if is_classifier(est) else (
             "one unit per target"
         )
         rows.append(LayerRow(OUTPUT_NAME, "Dense", f"Dense({units})"))
-        return NetworkSummary(f"{name} (not fitted): {_NOT_FITTED}.", rows, fitted=False)
+        return NetworkSummary(f"{name} (not fitted): {_NOT_FITTED}.{note}", rows, fitted=False)
     rows = []
     for layer_name, layer in zip(est.layer_names_, network.layers):
         arrays = [(attr, getattr(layer, attr)) for attr in layer.param_names]
@@ -231,20 +231,30 @@ def network_summary(est):
         f"{name}: {len(rows)} layers on samples of shape {_shape(est.image_shape_)}, "
         f"in {network.params[0].dtype}"
     )
+    if getattr(est, "data_format", "channels_first") == "channels_last":
+        title += " (shapes channels first, as the network computes; X is read channels last)"
     return NetworkSummary(title, rows, fitted=True)
 
 
 def _layers_before_fit(est):
-    """The ``(name, layer)`` pairs of ``est``'s network, without the output layer."""
+    """The ``(name, layer)`` pairs of ``est``'s network without the output
+    layer, and a note on what the data may still change."""
     with warnings.catch_warnings():  # fit warns about parameters a layer list ignores
         warnings.simplefilter("ignore")
         arch = validate_hyperparameters(est)
     if est.layers is not None:
-        return [(name, layer) for name, layer in est.layers]
-    shape = _ANY_IMAGE
-    if est.image_shape is not None:
-        shape = (1,) * (3 - len(est.image_shape)) + tuple(est.image_shape)
-    return build_cnn_layers(shape, 1, **{key: arch[key] for key in NETWORK_PARAMS})[:-1]
+        return [(name, layer) for name, layer in est.layers], ""
+    note = ""
+    if est.image_shape is None:
+        # The built-in network fits its kernels and pools to the samples.
+        shape = _ANY_IMAGE
+        note = " The layers are those for images: on signals, kernels and pools act along them."
+    else:
+        shape = resolve_image_shape(
+            est.image_shape, math.prod(est.image_shape), data_format=arch["data_format"]
+        )
+    named = build_cnn_layers(shape, 1, **{key: arch[key] for key in NETWORK_PARAMS})
+    return named[:-1], note
 
 
 # ------------------------------------------------- scikit-learn's diagram

@@ -126,6 +126,10 @@ def test_before_fit_the_layers_and_no_shapes():
     assert "Output shape" not in text and "Parameters" not in text
     assert "Dense(one unit per class, one for two classes)" in text
     assert "Dense(one unit per target)" in str(NumpyCNNRegressor().summary())
+    # The built-in network fits its kernels to the samples: known with image_shape.
+    assert "on signals, kernels and pools act along them" in text
+    signal = str(NumpyCNNClassifier(filters=(8,), image_shape=(1, 100)).summary())
+    assert "kernel_size=(1, 3)" in signal and "act along them" not in signal
     layers = NumpyCNNRegressor(layers=bn_layers()).summary()
     assert [row.name for row in layers.rows] == [name for name, _ in bn_layers()] + ["out"]
     with pytest.raises(ValueError, match=r"Received filters=\(0,\)"):
