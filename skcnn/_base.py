@@ -3,9 +3,11 @@
 ``BaseCNN`` holds what does not depend on the task, as scikit-learn's
 ``BaseMultilayerPerceptron`` does for MLPClassifier and MLPRegressor: the
 parameters, the validation of a training call, the network's construction,
-the fitted attributes and batched inference. The training loops are in
-``skcnn._training`` (``StochasticTrainingMixin`` for SGD and Adam,
-``LbfgsTrainingMixin`` for L-BFGS), which ``BaseCNN`` inherits. A subclass
+the fitted attributes and batched inference (``transform``, ``layer_outputs``
+and ``summary`` call ``skcnn._features`` and ``skcnn._summary``). The
+training loops are in ``skcnn._training`` (``StochasticTrainingMixin`` for
+SGD and Adam, ``LbfgsTrainingMixin`` for L-BFGS), which ``BaseCNN``
+inherits. A subclass
 gives its loss, how targets are checked and encoded, its sample weights,
 its validation split and score, and its predictions.
 """

@@ -348,7 +348,7 @@ def test_sparse_X_is_densified_a_batch_at_a_time(digits, monkeypatch):
             densified.append(len(out))
         return out
 
-    for module in (skcnn._training.batches, skcnn._base, skcnn._training.parallel):
+    for module in (skcnn._training.batches, skcnn._training.parallel):
         monkeypatch.setattr(module, "dense_rows", recording)
     Xs = sp.csr_matrix(X)
     with warnings.catch_warnings():
