@@ -1,7 +1,7 @@
 """NumpyCNNClassifier: a convolutional network as a scikit-learn classifier."""
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
@@ -9,8 +9,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseCNN
-from ._loss import LogisticLoss, SoftmaxCrossEntropy, log_softmax, softmax
+from ._loss import LogisticLoss, SoftmaxCrossEntropy, softmax
 from ._training.callbacks import CallbackSupportMixin
+from ._validation import prediction_dtype
 
 
 class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
@@ -455,10 +456,12 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
                 f"first call to partial_fit: {self.classes_.tolist()!r}."
             )
         if not incremental and not np.array_equal(np.unique(y), self.classes_):
+            # MLPClassifier's words, then the way out.
             raise ValueError(
-                "warm_start can only be used where y has the same classes as in "
-                f"the previous fit: {self.classes_.tolist()!r}; y has "
-                f"{np.unique(y).tolist()!r}."
+                "warm_start can only be used where `y` has the same classes as in "
+                f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                f"{np.unique(y)}. Set warm_start=False (or clone the estimator) to "
+                "fit a new model."
             )
         return None
 
@@ -552,23 +555,34 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Class probabilities (float64), in the order of ``classes_``. With
-            two classes the network has one logistic output ``p`` and the
-            columns are ``1 - p`` and ``p``, as in MLPClassifier (``1 - p``
-            computed as ``sigmoid(-z)``, accurate near 1); with
-            multilabel y, column ``j`` is the probability of label ``j``.
+            Class probabilities, in the order of ``classes_``. With two
+            classes the network has one logistic output ``p`` and the columns
+            are ``1 - p`` and ``p``, as in MLPClassifier (``1 - p`` computed
+            as ``sigmoid(-z)``, accurate near 1); with multilabel y, column
+            ``j`` is the probability of label ``j``. float32 when the model
+            computes in float32 and ``X`` is float32, else float64, as
+            MLPClassifier's dtype follows ``X``'s.
         """
-        return self._proba(self._forward(self._validate_X_predict(X)))
+        out, dtype = self._outputs(X)
+        return self._proba(out, dtype)
 
-    def _proba(self, out):
+    def _outputs(self, X):
+        """The network's float64 outputs for ``X`` and the dtype of the predictions."""
+        out = self._forward(self._validate_X_predict(X))
+        return out, prediction_dtype(X, self._dtype())
+
+    def _proba(self, out, dtype):
+        """Probabilities from float64 logits, computed in float64, returned in ``dtype``."""
         if self._multilabel:
-            return expit(out)
-        if self._logistic_outputs():
-            return np.hstack([expit(-out), expit(out)])  # 1 - p without cancellation
-        return softmax(out)
+            proba = expit(out)
+        elif self._logistic_outputs():
+            proba = np.hstack([expit(-out), expit(out)])  # 1 - p without cancellation
+        else:
+            proba = softmax(out)
+        return proba.astype(dtype, copy=False)
 
     def predict_log_proba(self, X):
-        """Logarithm of the probability of every class, computed stably.
+        """Logarithm of the probability of every class.
 
         Parameters
         ----------
@@ -579,15 +593,19 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, in the order of ``classes_`` (by log-sum-exp,
-            or ``log_expit`` for logistic outputs).
+            ``log(predict_proba(X))``, in its order and dtype, as in
+            MLPClassifier (and as scikit-learn's estimator checks require):
+            both rank the classes alike, and a probability that rounds to 1
+            has the log 0 whatever its logit. The probabilities come from
+            float64 logits (softmax with the maximum subtracted, or sigmoids):
+            a log is as accurate as its probability, and ``-inf`` where the
+            probability underflowed to 0, beyond a logit gap of about 100
+            for float32 predictions and 740 for float64.
         """
-        out = self._forward(self._validate_X_predict(X))
-        if self._multilabel:
-            return log_expit(out)
-        if self._logistic_outputs():
-            return np.hstack([log_expit(-out), log_expit(out)])
-        return log_softmax(out)
+        out, dtype = self._outputs(X)
+        proba = self._proba(out, dtype)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, as MLPClassifier
+            return np.log(proba, out=proba)
 
     def predict(self, X):
         """Predict the class of every sample (the labels, for multilabel y).
@@ -601,13 +619,14 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
-            Predicted class labels; for multilabel y the indicator matrix
+            Predicted class labels: those of the largest ``predict_proba``
+            (the first of equal ones); for multilabel y the indicator matrix
             (1 where a label's probability is above 0.5).
         """
-        out = self._forward(self._validate_X_predict(X))
+        proba = self._proba(*self._outputs(X))
         if self._multilabel:
-            return (out > 0).astype(np.int64)
-        return self.classes_[self._proba(out).argmax(axis=1)]
+            return (proba > 0.5).astype(np.int64)
+        return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

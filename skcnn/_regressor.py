@@ -8,6 +8,7 @@ from sklearn.utils.metaestimators import available_if
 from ._base import BaseCNN
 from ._loss import REGRESSION_LOSSES
 from ._training.callbacks import CallbackSupportMixin
+from ._validation import prediction_dtype
 
 
 class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
@@ -437,9 +438,15 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions (float64), of the shape ``y`` had in ``fit``.
+            Predictions, of the shape ``y`` had in ``fit``: float32 when the
+            model computes in float32 and ``X`` is float32, else float64, as
+            MLPRegressor's dtype follows ``X``'s.
         """
         y = self._predict_2d(self._validate_X_predict(X))
+        dtype = prediction_dtype(X, self._dtype())
+        if dtype != y.dtype:  # float32: finite predictions stay finite
+            limit = np.finfo(dtype).max
+            y = np.clip(y, -limit, limit).astype(dtype)
         return y.ravel() if self._targets["ndim"] == 1 else y
 
     def __sklearn_tags__(self):

@@ -469,3 +469,26 @@ def one_image_hint(X, n_features_in):
             "X.reshape(1, -1)) for one sample."
         )
     return ""
+
+
+# ------------------------------------------------------------ predictions
+
+
+def prediction_dtype(X, model_dtype):
+    """The dtype of the predictions for ``X``: MLPClassifier's and MLPRegressor's rule.
+
+    MLP predicts in the dtype its forward pass takes from ``X`` and its
+    weights: float32 for a float32 model on float32 ``X``, float64 otherwise
+    (float64 or integer ``X``, lists, a float64 model). ``X`` is the input
+    as the user passed it: an array, a sparse matrix or a DataFrame.
+    """
+    dtype = getattr(X, "dtype", None)
+    if dtype is None and hasattr(X, "dtypes"):  # a DataFrame: its columns' common type
+        try:
+            dtype = np.result_type(*X.dtypes)
+        except (TypeError, ValueError):  # pandas extension or other libraries' types
+            dtype = None
+    float32 = np.dtype(np.float32)
+    if np.dtype(model_dtype) == float32 and isinstance(dtype, np.dtype) and dtype == float32:
+        return float32
+    return np.dtype(np.float64)

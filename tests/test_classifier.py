@@ -351,3 +351,96 @@ def test_no_weight_or_optimizer_moment_stays_subnormal_after_an_epoch(few_digits
     np.testing.assert_array_equal(clf.coefs_[0][0, :5], 0)
     for a in clf._model_arrays() + clf._optimizer.arrays():
         assert not ((np.abs(a) < tiny) & (a != 0)).any()
+
+
+# ------------------------------------------------- as MLPClassifier documents
+
+
+@pytest.fixture(scope="module")
+def saturated_multilabel():
+    """A multilabel model whose logits are its output biases (set by the test)."""
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(60, 8, n_classes=5, random_state=0)
+    clf = NumpyCNNClassifier(filters=(), hidden_layer_sizes=(4,), dropout=0.0, max_iter=1,
+                             random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X / X.max(), Y)
+    clf.coefs_[-1][...] = 0
+    return clf, X[:3] / X.max()
+
+
+@pytest.mark.parametrize("dtype, logits", [
+    (np.float64, [-3.0, 40.0, 45.0, 2.0, -800.0]),
+    (np.float32, [-3.0, 18.0, 20.0, 2.0, -120.0]),
+])
+def test_multilabel_log_proba_is_the_log_of_proba_when_saturated(saturated_multilabel, dtype, logits):
+    # Labels 1 and 2 both have probability 1 (in float32 from a logit of
+    # about 17 on): both methods rank them alike, though the log-sigmoid of
+    # the second logit exceeds that of the first.
+    clf, X = saturated_multilabel
+    clf.intercepts_[-1][...] = logits
+    X = X.astype(dtype)
+    proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
+    assert proba.dtype == log_proba.dtype == dtype
+    assert (proba[:, 1] == 1).all() and (proba[:, 2] == 1).all()
+    np.testing.assert_array_equal(log_proba.argmax(axis=1), proba.argmax(axis=1))
+    np.testing.assert_array_equal(np.argsort(log_proba[:, :4]), np.argsort(proba[:, :4]))
+    # log(predict_proba), as MLPClassifier: -inf where a probability underflows.
+    assert (proba[:, 4] == 0).all()
+    np.testing.assert_array_equal(log_proba, np.log(proba))
+    np.testing.assert_allclose(log_proba[:, 3], -np.log1p(np.exp(-2.0)), rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), np.tile([0, 1, 1, 1, 0], (3, 1)))
+
+
+def test_proba_and_log_proba_come_in_mlpclassifiers_dtype(digits_split):
+    """float32 for a float32 model on float32 X, else float64, as MLPClassifier."""
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+    from sklearn.neural_network import MLPClassifier
+
+    X_train, X_test, y_train, _ = digits_split
+    X_train, X_test, y_train = X_train[:200], X_test[:20], y_train[:200]
+    f32 = np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = {"float32": small(max_iter=1).fit(X_train, y_train),
+                "float64": small(max_iter=1, dtype=np.float64).fit(X_train, y_train)}
+        mlps = {name: MLPClassifier((8,), max_iter=1, random_state=0).fit(
+                    X_train.astype(name), y_train) for name in ours}
+    inputs = {"float32": X_test.astype(f32), "float64": X_test, "int": (16 * X_test).astype(int),
+              "list": X_test.tolist(), "float32 DataFrame": pd.DataFrame(X_test.astype(f32)),
+              "float32 sparse": csr_matrix(X_test.astype(f32))}
+    for model in ours:
+        for name, X in inputs.items():
+            for method in ("predict_proba", "predict_log_proba"):
+                expected = getattr(mlps[model], method)(X).dtype
+                got = getattr(ours[model], method)(X)
+                assert got.dtype == expected, (model, name, method)
+            # predict is the argmax of predict_proba in that dtype.
+            proba = ours[model].predict_proba(X)
+            np.testing.assert_array_equal(ours[model].predict(X), proba.argmax(axis=1))
+    assert ours["float32"].predict_proba(inputs["float32"]).dtype == f32  # not all float64
+
+
+def test_warm_start_with_new_classes_says_what_mlpclassifier_says(digits_split):
+    from sklearn.neural_network import MLPClassifier
+
+    X_train, _, y_train, _ = digits_split
+    X, y = X_train[:100], y_train[:100]
+    few = np.isin(y, [0, 1, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPClassifier((8,), max_iter=1, warm_start=True).fit(X, y)
+        with pytest.raises(ValueError) as mlp_error:
+            mlp.fit(X[few], y[few])
+        clf = small(max_iter=1, warm_start=True).fit(X, y)
+        before = [a.copy() for a in clf.coefs_]
+        with pytest.raises(ValueError) as our_error:
+            clf.fit(X[few], y[few])
+    message = str(our_error.value)
+    assert message.startswith(str(mlp_error.value))
+    assert message.endswith("Set warm_start=False (or clone the estimator) to fit a new model.")
+    for a, b in zip(before, clf.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -157,3 +157,40 @@ def test_scikit_learn_tools(digits_targets):
     loaded = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
     assert clone(fitted).get_params() == fitted.get_params() and not hasattr(clone(fitted), "n_outputs_")
+
+
+def test_predictions_come_in_mlpregressors_dtype(digits_targets):
+    """float32 for a float32 model on float32 X, else float64, as MLPRegressor."""
+    import warnings
+
+    import pandas as pd
+    from scipy.sparse import csr_matrix
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    X, Y = digits_targets
+    X_train, X_test, y = X[:200], X[200:220], Y[:200]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = {"float32": small(max_iter=1).fit(X_train, y),
+                "float64": small(max_iter=1, dtype=np.float64).fit(X_train, y)}
+        mlps = {name: MLPRegressor(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(X_train.astype(name), y)
+                for name in ours}
+    f32 = np.float32
+    inputs = {"float32": X_test.astype(f32), "float64": X_test, "int": (16 * X_test).astype(int),
+              "list": X_test.tolist(), "float32 DataFrame": pd.DataFrame(X_test.astype(f32)),
+              "float32 sparse": csr_matrix(X_test.astype(f32))}
+    for model in ours:
+        for name, X_in in inputs.items():
+            got, expected = ours[model].predict(X_in), mlps[model].predict(X_in)
+            assert got.dtype == expected.dtype and got.shape == expected.shape, (model, name)
+    as32, as64 = ours["float32"].predict(inputs["float32"]), ours["float32"].predict(X_test)
+    assert as32.dtype == f32
+    np.testing.assert_array_equal(as32, as64.astype(f32))  # the same values, rounded
+    # Finite predictions stay finite in float32: beyond its range (a Poisson
+    # mean exp(100)), its largest value.
+    huge = small(max_iter=1, loss="poisson").fit(X_train, y[:, 0])
+    huge.coefs_[-1][...] = 0
+    huge.intercepts_[-1][...] = 100
+    np.testing.assert_allclose(huge.predict(X_test), np.exp(100), rtol=1e-12)
+    assert (huge.predict(inputs["float32"]) == np.finfo(f32).max).all()
