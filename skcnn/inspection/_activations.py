@@ -173,9 +173,10 @@ class ActivationsDisplay:
                 (C, H, W)
             One sample, as a row of features or as an image (a leading axis
             of length 1 is accepted too).
-        layer : int, default=0
-            Which convolution layer, counting convolution layers only: 0 is
-            the first, -1 the last.
+        layer : int or str, default=0
+            Which convolution layer: its index counting convolution layers
+            only (0 is the first, -1 the last), or its name in
+            ``layer_names_`` (``"conv2"``).
         ax : matplotlib Axes or array-like of Axes, default=None
             Where to draw; see :meth:`plot`.
         **kwargs : dict
@@ -197,5 +198,6 @@ class ActivationsDisplay:
             maps = maps[:, None, :]
         act = _activation_after(estimator, position)
         act_name = "" if act is None else f" + {type(estimator.layers_[act]).__name__}"
-        display = cls(np.array(maps), layer_name=f"convolution layer {number}{act_name}")
+        name = f"convolution layer {number} ({estimator.layer_names_[position]}){act_name}"
+        display = cls(np.array(maps), layer_name=name)
         return display.plot(ax=ax, **kwargs)

@@ -93,20 +93,39 @@ def _conv_positions(estimator):
 
 
 def _resolve_conv_layer(estimator, layer):
-    """``(index in layers_, number from 0)`` of convolution layer ``layer``."""
+    """``(index in layers_, number from 0)`` of convolution layer ``layer``.
+
+    ``layer`` counts the convolution layers (0 the first, -1 the last) or is
+    a name of ``layer_names_`` ("conv2"); messages list the convolution
+    layers by name, which a built-in network and a layer list both have.
+    """
     positions = _conv_positions(estimator)
+    names = [estimator.layer_names_[i] for i in positions]
+    listed = ", ".join(map(repr, names))
+    which = f"the model has {len(names)} convolution layer{'' if len(names) == 1 else 's'}"
+    which += f" ({listed})" if names else ""
+    if isinstance(layer, str):
+        if layer in names:
+            number = names.index(layer)
+            return positions[number], number
+        kinds = dict(zip(estimator.layer_names_, estimator.layers_))
+        if layer in kinds:
+            raise ValueError(
+                f"layer={layer!r} is a {type(kinds[layer]).__name__}, not a convolution "
+                f"layer: {which}."
+            )
+        raise ValueError(f"layer={layer!r} is no layer of the model (layer_names_): {which}.")
     if not isinstance(layer, Integral) or isinstance(layer, bool):
         raise TypeError(
-            "layer must be an int: the index of a convolution layer (0 is the "
-            f"first). Received layer={layer!r}."
+            "layer must be an int, the index of a convolution layer (0 is the "
+            "first), or a str, its name in layer_names_. "
+            f"Received layer={layer!r}."
         )
     n = len(positions)
     if not -n <= layer < n:
-        plural = "layer" if n == 1 else "layers"
         raise ValueError(
-            f"layer={layer!r} is out of range: the model has {n} convolution "
-            f"{plural} (filters={getattr(estimator, 'filters', '?')!r}); layer "
-            "counts convolution layers only, from 0."
+            f"layer={layer!r} is out of range: {which}; layer counts convolution "
+            "layers only, from 0 (-1 is the last), or names one."
         )
     return positions[layer], layer % n
 

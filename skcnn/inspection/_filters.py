@@ -135,9 +135,10 @@ class FiltersDisplay:
         estimator : NumpyCNNClassifier or Pipeline
             A fitted classifier, or a fitted Pipeline ending in one. Of a
             fitted search such as GridSearchCV, pass ``search.best_estimator_``.
-        layer : int, default=0
-            Which convolution layer, counting convolution layers only: 0 is
-            the first (``coefs_[0]``), -1 the last.
+        layer : int or str, default=0
+            Which convolution layer: its index counting convolution layers
+            only (0 is the first, ``coefs_[0]``; -1 the last), or its name in
+            ``layer_names_`` (``"conv2"``).
         ax : matplotlib Axes or array-like of Axes, default=None
             Where to draw; see :meth:`plot`.
         **kwargs : dict
@@ -157,5 +158,6 @@ class FiltersDisplay:
         weight = conv.weight.copy()
         if weight.ndim == 3:  # a Conv1D's (out, in, k): one-row images
             weight = weight[:, :, None, :]
-        display = cls(weight, layer_name=f"convolution layer {number}")
+        name = f"convolution layer {number} ({estimator.layer_names_[position]})"
+        display = cls(weight, layer_name=name)
         return display.plot(ax=ax, **kwargs)

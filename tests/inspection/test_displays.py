@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
@@ -88,7 +89,7 @@ def test_filters_are_the_conv_weights(clf, layer):
     expected = clf.coefs_[layer % 2]
     np.testing.assert_array_equal(disp.filters, expected)
     assert disp.filters is not expected  # a copy: later training does not change the display
-    assert disp.layer_name == f"convolution layer {layer % 2}"
+    assert disp.layer_name == f"convolution layer {layer % 2} (conv{layer % 2 + 1})"
 
 
 def test_filters_plot_one_axes_and_image_per_filter(clf):
@@ -140,7 +141,7 @@ def test_activations_are_the_relu_maps_before_pooling(clf, few_digits):
         assert isinstance(clf.layers_[position + 1], MaxPool2D)
         pooled = clf.layers_[position + 1].forward(disp.activations[None])
         np.testing.assert_array_equal(pooled, outputs[position + 2])
-        assert disp.layer_name == f"convolution layer {layer} + ReLU"
+        assert disp.layer_name == f"convolution layer {layer} (conv{layer + 1}) + ReLU"
 
 
 def test_activations_are_the_activation_layer_output(few_digits):
@@ -151,7 +152,7 @@ def test_activations_are_the_activation_layer_output(few_digits):
     # tanh blocks are conv -> tanh -> pool: the maps are a layer output.
     expected = clf.layer_outputs(X[3:4])[position + 1][0]
     np.testing.assert_array_equal(disp.activations, expected)
-    assert disp.layer_name == "convolution layer 1 + Tanh"
+    assert disp.layer_name == "convolution layer 1 (conv2) + Tanh"
 
 
 def test_any_activation_layer_is_found_after_a_convolution(few_digits):
@@ -317,17 +318,62 @@ def test_layer_out_of_range(clf, few_digits, display):
             return FiltersDisplay.from_estimator(estimator, layer=layer)
         return ActivationsDisplay.from_estimator(estimator, few_digits[0][0], layer=layer)
 
-    message = "layer=2 is out of range: the model has 2 convolution layers"
-    with pytest.raises(ValueError, match=message):
+    message = "layer=2 is out of range: the model has 2 convolution layers ('conv1', 'conv2')"
+    with pytest.raises(ValueError, match=re.escape(message)):
         make(clf, 2)
     with pytest.raises(ValueError, match="layer=-3 is out of range"):
         make(clf, -3)
-    for bad in ["0", 1.0, True]:
-        with pytest.raises(TypeError, match=f"layer must be an int.*Received layer={bad!r}"):
+    for bad in [1.0, True, None]:
+        with pytest.raises(TypeError, match=f"layer must be an int.*or a str.*Received layer={bad!r}"):
             make(clf, bad)
+    message = "layer='pool1' is a MaxPool2D, not a convolution layer: the model has 2"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(clf, "pool1")
+    message = "layer='conv3' is no layer of the model (layer_names_): the model has 2"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make(clf, "conv3")
     mlp_like = NumpyCNNClassifier(filters=(), hidden_layer_sizes=(8,), max_iter=1).fit(*few_digits)
     with pytest.raises(ValueError, match="the model has 0 convolution layers"):
         make(mlp_like, 0)
+
+
+@pytest.mark.parametrize("display", ["filters", "activations"])
+def test_layer_by_name_is_the_layer_by_index(clf, few_digits, display):
+    X = few_digits[0][0]
+    for number, name in enumerate(["conv1", "conv2"]):
+        if display == "filters":
+            by_name = FiltersDisplay.from_estimator(clf, layer=name)
+            by_index = FiltersDisplay.from_estimator(clf, layer=number)
+            np.testing.assert_array_equal(by_name.filters, by_index.filters)
+        else:
+            by_name = ActivationsDisplay.from_estimator(clf, X, layer=name)
+            by_index = ActivationsDisplay.from_estimator(clf, X, layer=number)
+            np.testing.assert_array_equal(by_name.activations, by_index.activations)
+        assert by_name.layer_name == by_index.layer_name
+        assert f"({name})" in by_name.layer_name
+
+
+def test_a_layer_list_model_is_described_by_its_layer_names(few_digits):
+    # filters=(32, 64) is the unused default of a layer-list model: messages
+    # name the list's convolution layers, never the filters parameter.
+    from skcnn.layers import Dense, Flatten, ReLU
+
+    layers = [("edges", Conv2D(3, 3, padding="same")), ("act", ReLU()),
+              ("pool", MaxPool2D(2)), ("flat", Flatten()), ("fc", Dense(8))]
+    model = NumpyCNNClassifier(layers=layers, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(*few_digits)
+    disp = FiltersDisplay.from_estimator(model, layer="edges")
+    assert disp.layer_name == "convolution layer 0 (edges)"
+    np.testing.assert_array_equal(disp.filters, model.coefs_[0])
+    maps = ActivationsDisplay.from_estimator(model, few_digits[0][0], layer="edges")
+    assert maps.layer_name == "convolution layer 0 (edges) + ReLU"
+    for bad in (1, "fc"):
+        with pytest.raises(ValueError) as error:
+            FiltersDisplay.from_estimator(model, layer=bad)
+        assert "the model has 1 convolution layer ('edges')" in str(error.value)
+        assert "filters" not in str(error.value)
 
 
 def test_unfitted_estimator(few_digits):
