@@ -1,5 +1,8 @@
 """The defaults are good: digits with no tuning, against SVC on the same folds."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -25,3 +28,13 @@ def test_default_parameters_on_digits_beat_svc_and_reach_99_percent():
     assert cnn.mean() >= 0.99
     assert np.all(cnn.mean(axis=1) >= svc.mean())
     assert np.all(cnn >= 0.975)
+    # README's first example runs these folds with random_state=0 and says
+    # what it prints: within two test images of this run (BLAS may round
+    # differently elsewhere).
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.search(r"```python\n(from sklearn.datasets import load_digits\n.*?)```", readme, re.S)
+    code = example.group(1)
+    assert "StratifiedKFold(n_splits=5, shuffle=True, random_state=0)" in code
+    assert "NumpyCNNClassifier(random_state=0)" in code
+    printed = float(re.search(r"# prints ([0-9.]+)", code).group(1).rstrip("."))
+    assert abs(cnn[0].mean() - printed) <= 2 / len(X)
