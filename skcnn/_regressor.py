@@ -70,18 +70,18 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
     alpha : float, default=1e-2
         Strength of the L2 penalty on the weights (not the biases), divided
         by the batch's total sample weight as in MLPClassifier.
-    dropout : float in [0, 1), default=0.1
+    dropout : float in [0, 1), default=0
         Dropout rate before every dense layer, that is on the flattened
         convolution features and on every hidden layer's output: in training
         each of those values is zeroed with this probability and the others
         are scaled by ``1 / (1 - dropout)``; predictions use every unit. The
         masks are reproducible with ``random_state`` and identical for
-        identical samples (see :class:`skcnn.layers.Dropout`). 0 disables
-        dropout. Lower than the classifier's 0.5: the noise of the last
-        hidden layer's dropout passes straight into the predicted values and
-        their squared error, which makes small networks underfit (even simple
-        linear targets), while 0.1 keeps most of what dropout gains on image
-        regressions (measurements in ``benchmarks/RESULTS.md``).
+        identical samples (see :class:`skcnn.layers.Dropout`). 0, the
+        default (MLPRegressor has no dropout), disables it: dropout's noise
+        goes straight into the predicted values and their squared error,
+        and with it small networks fail even a linear target. With the
+        default network, rates of 0.1 to 0.5 lowered the test error of
+        image and signal regressions (``benchmarks/RESULTS.md``).
     batch_size : int or "auto", default=64
         Largest minibatch; "auto" is ``min(200, n_samples)`` as in
         MLPClassifier. Each epoch is split into ``ceil(n_samples / batch_size)``
@@ -278,7 +278,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         data_format="channels_first",
         solver="adam",
         alpha=1e-2,
-        dropout=0.1,
+        dropout=0.0,
         batch_size=64,
         learning_rate_init=0.002,
         max_iter=200,

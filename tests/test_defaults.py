@@ -44,13 +44,14 @@ def test_default_parameters_on_digits_beat_svc_and_reach_99_percent():
 
 def test_regressor_default_dropout_lets_a_small_network_fit_a_linear_target():
     # check_regressors_train's data: y is one of 10 features plus noise
-    # (MLPRegressor's sgd: R^2 0.81). Measured R^2 of this network, seeds 0 to
-    # 2: 0.67, 0.69, 0.36 with the regressor's dropout (0.1); 0.10, 0.19, 0.09
-    # with the classifier's (0.5). See benchmarks/RESULTS.md.
+    # (MLPRegressor's sgd, 16 hidden units: R^2 0.67-0.71). Measured R^2 of
+    # this network, seeds 0 to 2: 0.60, 0.68, 0.57 with the regressor's
+    # default (no dropout); 0.22, 0.52, 0.35 with dropout 0.1; 0.05, 0.03,
+    # 0.11 with the classifier's 0.5. See benchmarks/RESULTS.md.
     X, y = make_regression(200, 10, n_informative=1, bias=5.0, noise=20, random_state=42)
     X, y = StandardScaler().fit_transform(X), scale(y)
     params = dict(filters=(4, 6), hidden_layer_sizes=(16,), solver="sgd")
-    assert NumpyCNNRegressor().dropout == 0.1 and NumpyCNNClassifier().dropout == 0.5
+    assert NumpyCNNRegressor().dropout == 0 and NumpyCNNClassifier().dropout == 0.5
     for seed in (0, 1):
-        assert NumpyCNNRegressor(**params, random_state=seed).fit(X, y).score(X, y) > 0.6
+        assert NumpyCNNRegressor(**params, random_state=seed).fit(X, y).score(X, y) > 0.55
     assert NumpyCNNRegressor(**params, dropout=0.5, random_state=0).fit(X, y).score(X, y) < 0.3

@@ -82,8 +82,8 @@ CONFIGURATIONS = [
     NumpyCNNClassifier(filters=(6,), padding=1, activation="logistic", learning_rate_init=0.01),
     NumpyCNNClassifier(filters=(4,), hidden_layer_sizes=(16,), solver="lbfgs", dropout=0.0),
     NumpyCNNRegressor(),
-    # A small sgd network with the regressor's default dropout (issue 21: with
-    # the classifier's 0.5 it scored R^2 0.10 in check_regressors_train).
+    # A small sgd network with the regressor's defaults (issue 21: with the
+    # classifier's dropout of 0.5 it failed check_regressors_train, R^2 0.10).
     NumpyCNNRegressor(filters=(4, 6), hidden_layer_sizes=(16,), solver="sgd"),
     NumpyCNNRegressor(filters=(4,), kernel_size=(1, 3), pool_size=1, activation="tanh"),
     # An MLP in float64, as MLPRegressor computes: in float32 one sample's

@@ -163,7 +163,7 @@ def test_any_activation_layer_is_found_after_a_convolution(few_digits):
               ("leaky", LeakyReLU(-0.5)), ("flat", Flatten())]
     clf = NumpyCNNClassifier(layers=layers, max_iter=2, random_state=0).fit(X, y)
     disp = ActivationsDisplay.from_estimator(clf, X[0])
-    assert disp.layer_name == "convolution layer 0 + LeakyReLU"
+    assert disp.layer_name == "convolution layer 0 (conv) + LeakyReLU"
     conv_out = clf.layer_outputs(X[:1])[0][0]
     np.testing.assert_array_equal(disp.activations, clf.layers_[2].forward(conv_out))
 
