@@ -33,7 +33,7 @@ import time
 import warnings
 
 import numpy as np
-from _machine import cpu_model, load_average, numpy_blas, skcnn_version
+from _common import cpu_model, load_average, numpy_blas, skcnn_version
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
