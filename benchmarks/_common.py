@@ -31,6 +31,7 @@ import sklearn
 from threadpoolctl import threadpool_info
 
 import skcnn
+import skcnn.layers
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 from skcnn.layers import (
@@ -38,6 +39,7 @@ from skcnn.layers import (
     BatchNorm2D,
     Conv2D,
     Dense,
+    Dropout,
     Flatten,
     MaxPool2D,
     ReLU,
@@ -308,6 +310,42 @@ def torch_twin(estimator, input_shape, n_outputs, seed=0):
             modules.append(nn.Dropout(dropout))
         modules.append(nn.Linear(size, n_outputs))
         return nn.Sequential(*modules)
+
+
+def signal_layers(estimator):
+    """The built-in network of ``estimator`` for ``(C, L)`` signals, in skcnn's 1-D layers.
+
+    The layers and names of ``skcnn._architecture.build_cnn_layers`` with
+    ``Conv1D`` / ``MaxPool1D`` (the last entry of ``kernel_size`` and
+    ``pool_size``, "same" padding) in place of the 2-D layers; the estimator
+    appends its output layer. None when ``skcnn.layers`` has no ``Conv1D``
+    (or ``MaxPool1D``).
+    """
+    conv1d = getattr(skcnn.layers, "Conv1D", None)
+    maxpool1d = getattr(skcnn.layers, "MaxPool1D", None)
+    if conv1d is None or maxpool1d is None:
+        return None
+    params = estimator.get_params()
+    kernel = int(np.broadcast_to(params["kernel_size"], 2)[1])
+    pool = int(np.broadcast_to(params["pool_size"], 2)[1])
+    layers, relu = [], 0
+    for i, filters in enumerate(params["filters"], start=1):
+        layers.append((f"conv{i}", conv1d(filters, kernel, padding=params["padding"])))
+        if pool > 1:
+            layers.append((f"pool{i}", maxpool1d(pool)))
+        relu += 1
+        layers.append((f"relu{relu}", ReLU()))
+    layers.append(("flatten", Flatten()))
+    drop = 0
+    for i, units in enumerate(params["hidden_layer_sizes"], start=1):
+        if params["dropout"] > 0:
+            drop += 1
+            layers.append((f"drop{drop}", Dropout(params["dropout"])))
+        relu += 1
+        layers += [(f"fc{i}", Dense(units)), (f"relu{relu}", ReLU())]
+    if params["dropout"] > 0:
+        layers.append((f"drop{drop + 1}", Dropout(params["dropout"])))
+    return layers
 
 
 class TorchTrainer:
