@@ -223,22 +223,35 @@ def main_table(frameworks, missing, times, rmse, seeds):
     )
 
 
-def print_goals(times, rmse, mlp_fit_rmse, frameworks):
-    """The ratios against the goals of issue 21, and skcnn against PyTorch."""
-    defaults, kernels13 = np.mean(rmse["defaults"]), np.mean(rmse["kernels13"])
+def print_goals(times, rmse, fits, seeds, frameworks):
+    """The ratios against the goals of issue 21, and skcnn against PyTorch.
+
+    The RMSE goals are checked after the same epochs, and after ``fit`` to
+    each model's own stopping rule for the models that were fitted
+    (``--fit``): what a user of ``fit`` gets.
+    """
     epoch_ratio = median(pair_ratios(times["defaults"], times["kernels13"]))
-    rows = [
-        ["defaults' epoch / (1, 3) network's epoch", f"{epoch_ratio:.2f}",
-         f"<= {GOAL_EPOCH_RATIO}", verdict(epoch_ratio <= GOAL_EPOCH_RATIO)],
-        ["defaults' RMSE - (1, 3) network's RMSE (mean of seeds)", f"{defaults - kernels13:+.3f}",
-         "<= 0", verdict(defaults <= kernels13)],
-        ["defaults' RMSE / MLPRegressor's (same epochs)",
-         f"{defaults / np.mean(rmse['mlp']):.2f}", f"<= {GOAL_RMSE_VS_MLP}",
-         verdict(defaults / np.mean(rmse["mlp"]) <= GOAL_RMSE_VS_MLP)],
-        ["defaults' RMSE / MLPRegressor's (`fit` to its stopping rule, mean of seeds)",
-         f"{defaults / mlp_fit_rmse:.2f}", f"<= {GOAL_RMSE_VS_MLP}",
-         verdict(defaults / mlp_fit_rmse <= GOAL_RMSE_VS_MLP)],
-    ]
+    rows = [["defaults' epoch / (1, 3) network's epoch (median of rounds)", f"{epoch_ratio:.2f}",
+             f"<= {GOAL_EPOCH_RATIO}", verdict(epoch_ratio <= GOAL_EPOCH_RATIO)]]
+    fitted = {name for _, name in fits}
+    mean_fit = {name: np.mean([fits[seed, name][2] for seed in range(seeds)]) for name in fitted}
+    mean_epochs = {name: np.mean(errors) for name, errors in rmse.items()}
+    for label, errors in [(f"after {len(times['defaults'])} epochs", mean_epochs),
+                          ("after `fit`", mean_fit)]:
+        if "defaults" in errors and "kernels13" in errors:
+            difference = errors["defaults"] - errors["kernels13"]
+            rows.append([f"defaults' RMSE - (1, 3) network's, {label} (mean of seeds)",
+                         f"{difference:+.3f}", "<= 0", verdict(difference <= 0)])
+        if "defaults" in errors:
+            ratio = errors["defaults"] / errors["mlp"]
+            rows.append([f"defaults' RMSE / MLPRegressor's, {label} (mean of seeds)",
+                         f"{ratio:.2f}", f"<= {GOAL_RMSE_VS_MLP}",
+                         verdict(ratio <= GOAL_RMSE_VS_MLP)])
+    if "defaults" not in mean_fit:
+        ratio = mean_epochs["defaults"] / mean_fit["mlp"]
+        label = "defaults' RMSE after the epochs / MLPRegressor's after `fit` (mean of seeds)"
+        rows.append([label, f"{ratio:.2f}", f"<= {GOAL_RMSE_VS_MLP}",
+                     verdict(ratio <= GOAL_RMSE_VS_MLP)])
     print("\n## Ratios against the goals of issue 21\n")
     print(table(["ratio", "measured", "goal", "ok"], rows))
     if "torch" in frameworks:
@@ -318,7 +331,6 @@ def main(argv=None):
                     rmse[name].append(value)
             fitted = [n for n in frameworks if n != "torch"] if args.fit else ["mlp"]
             fits = fit_to_convergence(X, y, X_test, y_test, fitted, args.seeds, args.max_iter)
-        mlp_fit_rmse = np.mean([fits[seed, "mlp"][2] for seed in range(args.seeds)])
         print(f"\n## Epoch time and test RMSE after {args.epochs} epochs\n")
         print(main_table(frameworks, missing, times, rmse, args.seeds))
         print("\nEvery epoch, in order (seconds; the first includes building the model):\n")
@@ -345,7 +357,7 @@ def main(argv=None):
               f"{err / fits[seed, 'mlp'][2]:.2f}"]
              for (seed, name), (sec, epochs, err) in fits.items()],
         ))
-        print_goals(times, rmse, mlp_fit_rmse, frameworks)
+        print_goals(times, rmse, fits, args.seeds, frameworks)
         noisy = [
             LABELS[name] for name, t in times.items()
             if max(t[1:] or t) > NOISY_SPREAD * min(t[1:] or t)
