@@ -10,10 +10,11 @@ phase at random. Each signal is a row of 128 features, as it would go into
 :class:`~sklearn.neural_network.MLPRegressor`; 128 is not a square number, so
 the CNN reads every row as a ``1 x 128`` signal (``image_shape_``).
 
-The convolution kernels slide along the signal (``kernel_size=(1, 3)``,
-pools ``(1, 2)``): a frequency is a shape in time, wherever the wave
-starts, which is what a convolution finds and a dense network has to learn
-at every position. The CNN is compared with MLPRegressor on the same split
+On such one-row samples the built-in network's kernels and pools act along
+the signal only: the default ``kernel_size=3`` gives ``(1, 3)`` kernels and
+``pool_size=2`` ``(1, 2)`` pools (see ``layers_``). A frequency is a shape in
+time, wherever the wave starts: what a convolution finds at every position,
+and what a dense network has to learn position by position. The CNN is compared with MLPRegressor on the same split
 by the root mean squared error in cycles, and a figure shows a few test
 signals with both predictions, and predicted against true frequencies.
 
@@ -63,14 +64,12 @@ y_train, y_test = frequency[:n_train], frequency[n_train:]
 # %%
 # Two models on the same split
 # ----------------------------
-# Both get the same rows. The CNN keeps its other defaults: two blocks of
-# convolution, max-pooling and relu (32 then 64 filters) and a dense layer
-# of 128 units.
+# Both get the same rows, and both keep their defaults; the CNN's are two
+# blocks of convolution, max-pooling and relu (32 then 64 filters) and a
+# dense layer of 128 units.
 models = {
     "MLPRegressor": MLPRegressor(random_state=0),
-    "NumpyCNNRegressor": NumpyCNNRegressor(
-        kernel_size=(1, 3), pool_size=(1, 2), random_state=0
-    ),
+    "NumpyCNNRegressor": NumpyCNNRegressor(random_state=0),
 }
 if args.quick:  # a smoke run: stopped early, warnings would be noise
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -85,8 +84,9 @@ for name, model in models.items():
     print(f"{name}: test RMSE {errors[name]:.2f} cycles "
           f"({time.perf_counter() - started:.0f} s to fit, {model.n_iter_} epochs)")
 print(f"Target standard deviation: {y_test.std():.2f} cycles")
-print(f"NumpyCNNRegressor reads each row as {models['NumpyCNNRegressor'].image_shape_} "
-      "(channels, height, width)")
+cnn = models["NumpyCNNRegressor"]
+print(f"NumpyCNNRegressor reads each row as {cnn.image_shape_} (channels, height, width); "
+      f"its first convolution: {cnn.layers_[0]!r}")
 ratio = errors["NumpyCNNRegressor"] / errors["MLPRegressor"]
 print(f"RMSE ratio NumpyCNNRegressor / MLPRegressor: {ratio:.2f}")
 
