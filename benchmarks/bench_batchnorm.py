@@ -4,8 +4,8 @@ For each shape (net B's two convolutions, float32, batch 64) it times one
 training forward + backward of the convolution and one of a BatchNorm2D on
 the convolution's output, in skcnn and in PyTorch, and prints the ratio
 BN time / conv time of each library (and BN ours / BN PyTorch's). The four
-measurements are alternated round after round and the medians kept, so that
-machine drift hits all alike.
+measurements are alternated round after round (the first rotating) and the
+medians kept, so that machine drift hits all alike.
 
 Both libraries run on one thread (``torch.set_num_threads(1)``, one BLAS
 thread for numpy), as a training shard of skcnn does. PyTorch's tensors are
@@ -20,36 +20,30 @@ splitting its batches), alternated round after round.
 
 Run::
 
-    nice python benchmarks/bench_batchnorm.py [--rounds 7] [--epoch]
+    nice python benchmarks/bench_batchnorm.py [--rounds 7] [--epoch] [--quick]
 """
 
 import argparse
+import functools
 import statistics
-import time
 
 import numpy as np
-from _machine import cpu_model, load_average, numpy_blas, skcnn_version
+from _common import (
+    alternate,
+    load_average,
+    load_mnist_split,
+    machine_line,
+    net_layers,
+    table,
+    torch,
+)
 from threadpoolctl import threadpool_limits
 
-from skcnn._training import parallel as _parallel
 from skcnn._loss import SoftmaxCrossEntropy
 from skcnn._network import Sequential
-from skcnn.datasets import load_mnist
-from skcnn.layers import (
-    BatchNorm1D,
-    BatchNorm2D,
-    Conv2D,
-    Dense,
-    Flatten,
-    MaxPool2D,
-    ReLU,
-)
+from skcnn._training import parallel as _parallel
+from skcnn.layers import BatchNorm2D, Conv2D
 from skcnn.optimizers import Adam
-
-try:
-    import torch
-except ImportError:  # the torch columns print n/a
-    torch = None
 
 # (input channels, filters, image side): net B's convolutions on MNIST.
 SHAPES = [(1, 32, 28), (32, 64, 14)]
@@ -96,39 +90,25 @@ def theirs(c_in, filters, side, rng):
     return conv_step, bn_step
 
 
-def timed(fn, repeats):
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
-
-
 def measure(shape, rounds, repeats):
     rng = np.random.RandomState(0)
     steps = {"ours": ours(*shape, rng)}
     if torch is not None:
         steps["torch"] = theirs(*shape, rng)
-    times = {(lib, kind): [] for lib in steps for kind in ("conv", "bn")}
-    for lib_steps in steps.values():  # warm up: buffers, page faults, lazy init
-        for step in lib_steps:
-            step()
-    for _ in range(rounds):
-        for lib, (conv_step, bn_step) in steps.items():
-            times[lib, "conv"].append(timed(conv_step, repeats))
-            times[lib, "bn"].append(timed(bn_step, repeats))
+    calls = {
+        (lib, kind): step for lib, lib_steps in steps.items()
+        for kind, step in zip(("conv", "bn"), lib_steps)
+    }
+    for step in calls.values():  # warm up: buffers, page faults, lazy init
+        step()
+    times = alternate(calls, rounds, repeats)
     return {key: statistics.median(values) for key, values in times.items()}
 
 
 def net_b(batchnorm):
-    def bn(layer):
-        return [layer] if batchnorm else []
-
-    layers = (
-        [Conv2D(32, 3, padding="same")] + bn(BatchNorm2D()) + [ReLU(), MaxPool2D(2)]
-        + [Conv2D(64, 3, padding="same")] + bn(BatchNorm2D()) + [ReLU(), MaxPool2D(2)]
-        + [Flatten(), Dense(128)] + bn(BatchNorm1D()) + [ReLU(), Dense(10)]
-    )
-    net = Sequential(layers, reuse_buffers=True)
+    """Net B (``_common.net_layers``), with BatchNorm after each convolution and
+    the hidden dense layer if ``batchnorm``, built for MNIST images."""
+    net = Sequential(net_layers("B", batchnorm), reuse_buffers=True)
     net.build((1, 28, 28), np.random.RandomState(0), np.float32)
     return net
 
@@ -143,11 +123,9 @@ EPOCH_CONFIGS = {
 }
 
 
-def measure_epochs(rounds):
-    """Seconds per 1,024 training images of each configuration (medians)."""
-    X, y = load_mnist(return_X_y=True)
-    X = (X[:1024].reshape(-1, 1, 28, 28) / 255).astype(np.float32)
-    y = y[:1024]
+def measure_epochs(rounds, n_images=1024):
+    """Seconds per ``n_images`` training images of each configuration (medians)."""
+    X, y, _, _ = load_mnist_split(n_images, 1)
     steps = {}
     try:
         for name, (batchnorm, n_jobs, max_shards) in EPOCH_CONFIGS.items():
@@ -156,15 +134,15 @@ def measure_epochs(rounds):
                 net, SoftmaxCrossEntropy(), 64, n_steps=10**6, n_jobs=n_jobs, max_shards=max_shards
             ).__enter__()
             steps[name] = (step, Adam(net.params, learning_rate=1e-3))
-        times = {name: [] for name in steps}
-        for round_ in range(rounds + 1):  # the first round warms up
-            for name, (step, optimizer) in steps.items():
-                start = time.perf_counter()
-                for i in range(0, len(y), 64):
-                    step(X[i : i + 64], y[i : i + 64], None, 64.0)
-                    step.optimizer_step(optimizer)
-                if round_:
-                    times[name].append(time.perf_counter() - start)
+
+        def epoch(step, optimizer):
+            for i in range(0, len(y), 64):
+                step(X[i : i + 64], y[i : i + 64], None, 64.0)
+                step.optimizer_step(optimizer)
+
+        calls = {name: functools.partial(epoch, *args) for name, args in steps.items()}
+        # The first round warms up.
+        times = {name: t[1:] for name, t in alternate(calls, rounds + 1).items()}
         on_processes = {name: step._processes is not None for name, (step, _) in steps.items()}
     finally:
         for step, _ in steps.values():
@@ -177,19 +155,22 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--epoch", action="store_true", help="also time training epochs")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="a smoke run: 1 round of 2 steps, epochs (with --epoch) of 256 images",
+    )
     args = parser.parse_args(argv)
+    n_images = 1024
+    if args.quick:
+        args.rounds, args.repeats, n_images = 1, 2, 256
     if torch is not None:
         torch.set_num_threads(1)
-    print(f"skcnn {skcnn_version()}; {cpu_model()}; {numpy_blas()}; load {load_average()}")
+    print(machine_line())
     print(
         f"float32, batch {BATCH}, one thread; medians of {args.rounds} alternated rounds "
         f"of {args.repeats} steps (forward + backward, training)\n"
     )
-    print(
-        "| conv (in -> out, image) | ours conv ms | ours BN ms | ours BN/conv "
-        "| torch conv ms | torch BN ms | torch BN/conv | BN ours/torch |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    rows = []
     for shape in SHAPES:
         with threadpool_limits(1, user_api="blas"):
             t = measure(shape, args.rounds, args.repeats)
@@ -209,16 +190,22 @@ def main(argv=None):
             ]
         else:
             row += ["n/a"] * 4
-        print("| " + " | ".join(row) + " |")
+        rows.append(row)
+    print(table(
+        ["conv (in -> out, image)", "ours conv ms", "ours BN ms", "ours BN/conv",
+         "torch conv ms", "torch BN ms", "torch BN/conv", "BN ours/torch"],
+        rows,
+    ))
     if args.epoch:
-        seconds, on_processes = measure_epochs(args.rounds)
+        seconds, on_processes = measure_epochs(args.rounds, n_images)
         base = seconds["net B, 1 thread"]
         print(f"\nTraining, batch 64, Adam, medians of {args.rounds} alternated rounds\n")
-        print("| configuration | worker processes | s / 1,024 images | vs net B, 1 thread |")
-        print("|---|---|---|---|")
-        for name, value in seconds.items():
-            print(f"| {name} | {'yes' if on_processes[name] else 'no'} | {value:.3f} "
-                  f"| {value / base:.2f} |")
+        print(table(
+            ["configuration", "worker processes", f"s / {n_images:,} images",
+             "vs net B, 1 thread"],
+            [[name, "yes" if on_processes[name] else "no", f"{value:.3f}", f"{value / base:.2f}"]
+             for name, value in seconds.items()],
+        ))
     print(f"\nload after: {load_average()}")
 
 

@@ -12,7 +12,7 @@ pair of neighbouring measurements, never an absolute time alone:
    ``predict_proba`` time on the images tiled 5 times, alone and beside a
    busy process, for skcnn and for the same network in PyTorch, and
    ``predict_proba`` of skcnn's model with ``n_jobs=1`` (what one core gives);
-2. net B (``bench_vs_torch.py``) on 8,000 MNIST images: seconds per epoch and
+2. net B (``_common.py``, trained as in ``bench_vs_torch.py``) on 8,000 MNIST images: seconds per epoch and
    predict time on 2,000 test images, alone and beside a busy process, skcnn
    and PyTorch;
 3. the digits-defaults fit and a fit of the defaults on 2,000 MNIST images
@@ -34,7 +34,6 @@ thread in its own calls); PyTorch with ``torch.set_num_threads(2)``, as in
 
 import argparse
 import copy
-import statistics
 import subprocess
 import sys
 import time
@@ -42,26 +41,26 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
-
-from _machine import load_average
-from bench_vs_torch import (
-    BATCH_SIZE,
+from _common import (
     N_CLASSES,
     TorchTrainer,
     fmt,
-    load_data,
+    load_average,
+    load_mnist_split,
     machine_header,
-    make_skcnn,
-    nn,
-    predict_fn,
+    median,
+    net_classifier,
+    pair_ratios,
+    ratio_cell,
     rotated,
     table,
     timed,
     torch,
     verdict,
 )
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
 from skcnn import NumpyCNNClassifier
 
 TORCH_THREADS = 2
@@ -73,11 +72,7 @@ CONDITIONS = ("alone", "busy")
 # "skcnn_1": the same fitted skcnn model predicting with n_jobs=1, on one core.
 SERIES = ("skcnn", "skcnn_1", "torch")
 LABELS = {"skcnn": "skcnn", "skcnn_1": "skcnn, n_jobs=1", "torch": "PyTorch CPU"}
-# skcnn's defaults (NumpyCNNClassifier's parameters), for the PyTorch twin.
 DIGITS_EPOCHS = 15
-DIGITS_LEARNING_RATE = 2e-3
-DIGITS_ALPHA = 1e-2
-DIGITS_DROPOUT = 0.5
 DIGITS_PREDICT_TILES = 5
 DTYPE_MNIST_EPOCHS = 3
 GOAL_BUSY_RATIO = 1.4
@@ -118,7 +113,7 @@ def condition(name):
         yield
 
 
-def alternate(task, frameworks, conditions, repeats, context=None):
+def alternate_conditions(task, frameworks, conditions, repeats, context=None):
     """Time ``task(framework, condition)`` in alternated rounds.
 
     Each round takes the conditions in order (A B), and within a condition
@@ -139,82 +134,7 @@ def alternate(task, frameworks, conditions, repeats, context=None):
     return times
 
 
-# --------------------------------------------------------------- PyTorch
-
-
-class DigitsTorchTrainer(TorchTrainer):
-    """skcnn's default network in PyTorch, trained as skcnn's defaults train it.
-
-    conv 32 3x3 "same" -> pool 2 -> relu -> conv 64 3x3 "same" -> pool 2 ->
-    relu -> flatten -> dropout 0.5 -> dense 128 -> relu -> dropout 0.5 ->
-    dense (classes); Adam with learning rate 2e-3, batches of 64, and skcnn's
-    L2 penalty ``alpha=1e-2`` (divided by the batch size: Adam's
-    ``weight_decay`` on the weights, not the biases). Epochs and predictions
-    are :class:`bench_vs_torch.TorchTrainer`'s.
-    """
-
-    def __init__(self, X, y, seed=0):
-        _, height, width = X.shape[1:]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = nn.Sequential(
-                nn.Conv2d(1, 32, 3, padding=1),
-                nn.MaxPool2d(2),
-                nn.ReLU(),
-                nn.Conv2d(32, 64, 3, padding=1),
-                nn.MaxPool2d(2),
-                nn.ReLU(),
-                nn.Flatten(),
-                nn.Dropout(DIGITS_DROPOUT),
-                nn.Linear(64 * (height // 4) * (width // 4), 128),
-                nn.ReLU(),
-                nn.Dropout(DIGITS_DROPOUT),
-                nn.Linear(128, N_CLASSES),
-            )
-        params = list(self.model.parameters())
-        self.optimizer = torch.optim.Adam(
-            [
-                {"params": [p for p in params if p.ndim > 1],
-                 "weight_decay": DIGITS_ALPHA / BATCH_SIZE},
-                {"params": [p for p in params if p.ndim == 1]},
-            ],
-            lr=DIGITS_LEARNING_RATE,
-        )
-        self.X = torch.from_numpy(X)
-        self.y = torch.from_numpy(y.astype(np.int64))
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def fit(self, epochs):
-        for _ in range(epochs):
-            self.partial_fit()
-        return self
-
-    def predict_proba(self, X, batch_size=1000):
-        """Class probabilities of float32 images, batch by batch without autograd."""
-        self.model.eval()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], batch_size):
-                batch = torch.from_numpy(X[start : start + batch_size])
-                out.append(torch.softmax(self.model(batch), dim=1).numpy())
-        return np.concatenate(out)
-
-
 # ----------------------------------------------------------------- output
-
-
-def median(values):
-    return statistics.median(values)
-
-
-def pair_ratios(numerator, denominator):
-    """Ratios of the measurements taken in the same round."""
-    return [a / b for a, b in zip(numerator, denominator)]
-
-
-def ratio_cell(ratios):
-    """The median ratio in bold, then every pair's ratio in round order."""
-    return f"**{median(ratios):.2f}** ({', '.join(f'{r:.2f}' for r in ratios)})"
 
 
 def contention_table(times, frameworks, what):
@@ -300,7 +220,7 @@ def digits_section(args, frameworks):
     def fit(name):
         if name == "skcnn":
             return NumpyCNNClassifier(random_state=0, max_iter=epochs).fit(X, y)
-        return DigitsTorchTrainer(X_torch, y).fit(epochs)
+        return TorchTrainer.twin_of(NumpyCNNClassifier(), X_torch, y).fit(epochs)
 
     models = {name: fit(name) for name in frameworks}  # warm-up, and the models predicting
     models["skcnn_1"] = copy.deepcopy(models["skcnn"]).set_params(n_jobs=1)
@@ -320,9 +240,9 @@ def digits_section(args, frameworks):
         "\"skcnn, n_jobs=1\": the same fitted skcnn model predicting on one core.\n",
         flush=True,
     )
-    fit_times = alternate(lambda name, cond: timed(fit, name)[0],
+    fit_times = alternate_conditions(lambda name, cond: timed(fit, name)[0],
                           frameworks, CONDITIONS, args.repeats, condition)
-    predict_times = alternate(
+    predict_times = alternate_conditions(
         lambda name, cond: timed(models[name].predict_proba, inputs[name])[0],
         predicting, CONDITIONS, args.repeats, condition,
     )
@@ -342,30 +262,30 @@ def print_tables(times, frameworks):
 
 def net_b_section(args, frameworks):
     """Net B's epoch and predict time, alone vs busy, skcnn and PyTorch."""
-    X, y, X_test, _ = load_data(args.n_train, args.n_test)
+    X, y, X_test, _ = load_mnist_split(args.n_train, args.n_test)
     classes = np.arange(N_CLASSES)
-    models = {"skcnn": make_skcnn("B")}
+    models = {"skcnn": net_classifier("B")}
     if "torch" in frameworks:
-        models["torch"] = TorchTrainer("B", X, y)
+        models["torch"] = TorchTrainer.of_net("B", X, y)
     epoch = {
         "skcnn": lambda: models["skcnn"].partial_fit(X, y, classes=classes),
         "torch": lambda: models.get("torch").partial_fit(),
     }
     for name in frameworks:  # warm-up: the first epoch builds the model
         epoch[name]()
-        predict_fn(name, models[name])(X_test)
+        models[name].predict(X_test)
     print(f"\n## 2. Net B: {len(X):,} MNIST training images, {len(X_test):,} test images\n")
     print(
-        "The networks and loops of `bench_vs_torch.py` (batch 64, Adam lr 1e-3, float32, "
+        "Net B and its PyTorch twin from `_common.py`, trained as in `bench_vs_torch.py` (batch 64, Adam lr 1e-3, float32, "
         "no dropout or L2). One epoch per measurement (`partial_fit` on all the training "
         "images), after one untimed epoch each; predict: the class of every test image.\n",
         flush=True,
     )
     times = {
-        "epoch": alternate(lambda name, cond: timed(epoch[name])[0],
+        "epoch": alternate_conditions(lambda name, cond: timed(epoch[name])[0],
                            frameworks, CONDITIONS, args.repeats, condition),
-        "predict": alternate(
-            lambda name, cond: timed(predict_fn(name, models[name]), X_test)[0],
+        "predict": alternate_conditions(
+            lambda name, cond: timed(models[name].predict, X_test)[0],
             frameworks, CONDITIONS, args.repeats, condition,
         ),
     }
@@ -376,7 +296,7 @@ def net_b_section(args, frameworks):
 def dtype_section(args):
     """skcnn's fits with float64 vs float32 input (alone), alternated."""
     X, y, _ = digits_data(args.digits_images)
-    X_mnist, y_mnist, _, _ = load_data(args.dtype_mnist_images, 1)
+    X_mnist, y_mnist, _, _ = load_mnist_split(args.dtype_mnist_images, 1)
     inputs = {
         "digits defaults": {"float64": X, "float32": X.astype(np.float32)},
         "MNIST defaults": {"float64": X_mnist.astype(np.float64), "float32": X_mnist},
@@ -400,7 +320,7 @@ def dtype_section(args):
     )
     dtypes = ("float32", "float64")
     times = {
-        label: alternate(lambda _, dtype, label=label: fit(label, dtype), ["skcnn"], dtypes, args.repeats)
+        label: alternate_conditions(lambda _, dtype, label=label: fit(label, dtype), ["skcnn"], dtypes, args.repeats)
         for label in inputs
     }
     rows = []

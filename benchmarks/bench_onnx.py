@@ -1,6 +1,6 @@
 """Predict speed of skcnn, its ONNX export in onnxruntime, and PyTorch CPU.
 
-Nets A and B of ``bench_vs_torch.py`` (imported from it: same definitions),
+Nets A and B of ``_common.py`` (the networks ``bench_vs_torch.py`` times),
 trained by skcnn for one epoch on the first ``--n-train`` MNIST images; the
 ONNX model is ``skl2onnx.to_onnx`` of that model (``import skcnn.onnx``), and
 PyTorch's network gets its weights, so that the three predict the same
@@ -23,27 +23,27 @@ PyTorch is optional: without it its columns read "n/a". Run it as::
 """
 
 import argparse
+import functools
 import os
 import statistics
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
-
-from bench_vs_torch import (
-    NETS,
+from _common import (
     N_CLASSES,
+    NETS,
     TorchTrainer,
-    load_data,
+    alternate,
+    load_average,
+    load_mnist_split,
     machine_header,
-    make_skcnn,
-    rotated,
+    net_classifier,
     table,
     timed,
     torch,
 )
-from _machine import load_average
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 FRAMEWORKS = ("skcnn", "onnxruntime", "torch")
 LABELS = {"skcnn": "skcnn", "onnxruntime": "onnxruntime", "torch": "PyTorch CPU"}
@@ -51,7 +51,7 @@ LABELS = {"skcnn": "skcnn", "onnxruntime": "onnxruntime", "torch": "PyTorch CPU"
 
 def train(net, X, y):
     """skcnn's net ``net`` after one epoch on ``(X, y)``."""
-    return make_skcnn(net).partial_fit(X, y, classes=np.arange(N_CLASSES))
+    return net_classifier(net).partial_fit(X, y, classes=np.arange(N_CLASSES))
 
 
 def onnx_session(model, X, threads):
@@ -71,9 +71,9 @@ def onnx_session(model, X, threads):
     return session, seconds, len(data)
 
 
-def torch_twin(net, model, X, y):
-    """PyTorch's net ``net`` holding ``model``'s weights (``TorchTrainer``'s model)."""
-    trainer = TorchTrainer(net, X[:1], y[:1])
+def torch_with_weights(net, model, X, y):
+    """PyTorch's net ``net`` holding ``model``'s weights, in a ``TorchTrainer``."""
+    trainer = TorchTrainer.of_net(net, X[:1], y[:1])
     convs = [m for m in trainer.model if isinstance(m, torch.nn.Conv2d)]
     linears = [m for m in trainer.model if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
@@ -112,10 +112,7 @@ def measure(fns, X, repeats, single):
     for case, call in calls.items():
         for name in names:  # warm-up
             call(fns[name])
-        seconds = {name: [] for name in names}
-        for r in range(repeats):
-            for name in rotated(names, r):
-                seconds[name].append(timed(call, fns[name])[0])
+        seconds = alternate({name: functools.partial(call, fns[name]) for name in names}, repeats)
         speeds[case] = {name: n_images[case] / statistics.median(s) for name, s in seconds.items()}
     return speeds
 
@@ -124,7 +121,7 @@ def report(net, args, X, y, X_test):
     print(f"\n## Net {net}: {NETS[net]['description']}\n")
     model = train(net, X, y)
     session, export_seconds, size = onnx_session(model, X_test, args.threads)
-    trainer = torch_twin(net, model, X, y) if torch is not None and not args.no_torch else None
+    trainer = torch_with_weights(net, model, X, y) if torch is not None and not args.no_torch else None
     fns = predictors(model, session, trainer)
     labels = {name: fn(X_test) for name, fn in fns.items()}
     agree = {name: float(np.mean(labels[name] == labels["skcnn"])) for name in fns}
@@ -172,7 +169,7 @@ def main(argv=None):
 
         print("\n\n".join(machine_header(args.threads)))
         print(f"\nonnxruntime {onnxruntime.__version__}; process niceness {os.nice(0)}.")
-        X, y, X_test, _ = load_data(args.n_train, args.n_test)
+        X, y, X_test, _ = load_mnist_split(args.n_train, args.n_test)
         nets = ["A", "B"] if args.net == "both" else [args.net]
         rows = [row for net in nets for row in report(net, args, X, y, X_test)]
         print(f"\nImages per second, median of {args.repeats} alternated rounds; "

@@ -14,7 +14,7 @@ hits all of them alike, and prints markdown tables:
 - skcnn's epoch time at a quarter, half and all of the training set
   (linear scaling).
 
-The networks (float32, batch 64, Adam with learning rate 1e-3, shuffled):
+The networks (``_common.py``; float32, batch 64, Adam with learning rate 1e-3, shuffled):
 
 - A: conv 8 3x3 "valid" -> relu -> max-pool 2 -> softmax (10 classes);
 - B: conv 32 3x3 "same" -> relu -> pool 2 -> conv 64 3x3 "same" -> relu ->
@@ -29,46 +29,40 @@ kernel on some machines).
 """
 
 import argparse
+import functools
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import threading
-import time
 import warnings
 
 import numpy as np
-import sklearn
+from _common import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    N_CLASSES,
+    NETS,
+    TorchTrainer,
+    alternate,
+    fmt,
+    load_average,
+    load_mnist_split,
+    machine_header,
+    net_classifier,
+    table,
+    torch,
+    verdict,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 import skcnn
-from skcnn import NumpyCNNClassifier
 from skcnn._training.parallel import parallel_policy
 from skcnn.datasets import load_mnist
 
-try:
-    import torch
-    from torch import nn
-except ImportError:  # PyTorch is an optional benchmark dependency
-    torch = nn = None
-
-NETS = {
-    "A": {
-        "skcnn": dict(filters=(8,), padding="valid", hidden_layer_sizes=()),
-        "description": 'conv 8 3x3 "valid" -> relu -> pool 2 -> softmax',
-        "epochs": 5,
-    },
-    "B": {
-        "skcnn": dict(filters=(32, 64), padding="same", hidden_layer_sizes=(128,)),
-        "description": 'conv 32 "same" -> relu -> pool -> conv 64 "same" -> relu '
-        "-> pool -> dense 128 -> relu -> softmax",
-        "epochs": 3,
-    },
-}
+EPOCHS = {"A": 5, "B": 3}
 GOAL_TRAIN_RATIO = {"A": 1.5, "B": 1.0}
 GOAL_PREDICT_RATIO = 1.0
 GOAL_ACCURACY_POINTS = 0.5
@@ -78,27 +72,9 @@ GOAL_MEMORY_MB = 1024
 NOISY_SPREAD = 1.5
 FRAMEWORKS = ("skcnn", "torch", "mlp")
 LABELS = {"skcnn": "skcnn", "torch": "PyTorch CPU", "mlp": "sklearn MLPClassifier (dense 128)"}
-N_CLASSES = 10
-BATCH_SIZE = 64
-LEARNING_RATE = 1e-3
 
 
 # ----------------------------------------------------------------- models
-
-
-def make_skcnn(net, seed=0):
-    """The skcnn estimator for net ``"A"`` or ``"B"``."""
-    return NumpyCNNClassifier(
-        kernel_size=3,
-        pool_size=2,
-        solver="adam",
-        learning_rate_init=LEARNING_RATE,
-        batch_size=BATCH_SIZE,
-        alpha=0.0,
-        dropout=0.0,  # the PyTorch nets have neither L2 nor dropout
-        random_state=seed,
-        **NETS[net]["skcnn"],
-    )
 
 
 def make_mlp(seed=0):
@@ -113,111 +89,7 @@ def make_mlp(seed=0):
     )
 
 
-def make_torch(net, seed=0):
-    """The same architecture in PyTorch, with PyTorch's default initialization.
-
-    The seed only touches a forked copy of torch's global generator.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if net == "A":
-            return nn.Sequential(
-                nn.Conv2d(1, 8, 3),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Flatten(),
-                nn.Linear(8 * 13 * 13, N_CLASSES),
-            )
-        return nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(64 * 7 * 7, 128),
-            nn.ReLU(),
-            nn.Linear(128, N_CLASSES),
-        )
-
-
-class TorchTrainer:
-    """A plain PyTorch training loop: shuffle, batch, Adam, cross-entropy.
-
-    Parameters
-    ----------
-    net : {"A", "B"}
-    X : ndarray of shape (n_samples, 1, 28, 28), float32
-    y : ndarray of shape (n_samples,)
-    seed : int
-        Seeds the weights and a private ``torch.Generator`` for shuffling.
-    """
-
-    def __init__(self, net, X, y, seed=0):
-        self.model = make_torch(net, seed)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LEARNING_RATE)
-        self.X = torch.from_numpy(X)
-        self.y = torch.from_numpy(y.astype(np.int64))
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def partial_fit(self):
-        """Train one epoch over the data."""
-        self.model.train()
-        loss_fn = nn.functional.cross_entropy
-        order = torch.randperm(self.X.shape[0], generator=self.generator)
-        for start in range(0, self.X.shape[0], BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(self.model(self.X[batch]), self.y[batch])
-            loss.backward()
-            self.optimizer.step()
-        return self
-
-    def predict(self, X, batch_size=1000):
-        """Class indices of float32 images, batch by batch without autograd."""
-        self.model.eval()
-        out = []
-        with torch.inference_mode():
-            for start in range(0, X.shape[0], batch_size):
-                batch = torch.from_numpy(X[start : start + batch_size])
-                out.append(self.model(batch).argmax(dim=1).numpy())
-        return np.concatenate(out)
-
-
-# ------------------------------------------------------------------- data
-
-
-def load_data(n_train, n_test):
-    """Real MNIST: the first ``n_train`` images for training, the last ``n_test`` for testing.
-
-    Returns float32 images of shape (n, 1, 28, 28) scaled to [0, 1] and int64 labels.
-    """
-    images, labels = load_mnist(return_X_y=True)
-    if n_train + n_test > images.shape[0]:
-        raise ValueError(
-            f"n_train + n_test must be at most {images.shape[0]}. "
-            f"Received n_train={n_train}, n_test={n_test}."
-        )
-    X = (images.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28)
-    y = labels.astype(np.int64)
-    return X[:n_train], y[:n_train], X[-n_test:], y[-n_test:]
-
-
 # ------------------------------------------------------------- measuring
-
-
-def timed(fn, *args, **kwargs):
-    """Call ``fn`` and return ``(seconds, result)``."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return time.perf_counter() - start, result
-
-
-def rotated(items, k):
-    """``items`` rotated left by ``k``: a different framework goes first each round."""
-    k %= len(items)
-    return list(items[k:]) + list(items[:k])
 
 
 def train_side_by_side(net, X, y, epochs, frameworks, seed=0):
@@ -227,19 +99,15 @@ def train_side_by_side(net, X, y, epochs, frameworks, seed=0):
     """
     classes = np.arange(N_CLASSES)
     X_flat = X.reshape(X.shape[0], -1)
-    models = {"skcnn": make_skcnn(net, seed), "mlp": make_mlp(seed)}
+    models = {"skcnn": net_classifier(net, seed), "mlp": make_mlp(seed)}
     steps = {
         "skcnn": lambda: models["skcnn"].partial_fit(X, y, classes=classes),
         "mlp": lambda: models["mlp"].partial_fit(X_flat, y, classes=classes),
     }
     if "torch" in frameworks:
-        models["torch"] = TorchTrainer(net, X, y, seed)
+        models["torch"] = TorchTrainer.of_net(net, X, y, seed)
         steps["torch"] = models["torch"].partial_fit
-    times = {name: [] for name in frameworks}
-    for epoch in range(epochs):
-        for name in rotated(frameworks, epoch):
-            seconds, _ = timed(steps[name])
-            times[name].append(seconds)
+    times = alternate({name: steps[name] for name in frameworks}, epochs)
     return models, times
 
 
@@ -252,14 +120,11 @@ def predict_fn(name, model):
 
 def predict_side_by_side(models, X_test, repeats, frameworks):
     """Median predict seconds on ``X_test`` per framework (alternated), and predictions."""
-    times = {name: [] for name in frameworks}
     predictions = {}
     for name in frameworks:  # one untimed warm-up call each
         predictions[name] = predict_fn(name, models[name])(X_test)
-    for r in range(repeats):
-        for name in rotated(frameworks, r):
-            seconds, _ = timed(predict_fn(name, models[name]), X_test)
-            times[name].append(seconds)
+    fns = {name: predict_fn(name, models[name]) for name in frameworks}
+    times = alternate({name: functools.partial(fns[name], X_test) for name in frameworks}, repeats)
     return {name: statistics.median(t) for name, t in times.items()}, predictions
 
 
@@ -270,14 +135,12 @@ def scaling(net, X, y, sizes, rounds):
     burst of load during one size's epoch would fake a non-linearity.
     """
     classes = np.arange(N_CLASSES)
-    models = {n: make_skcnn(net) for n in sizes}
+    models = {n: net_classifier(net) for n in sizes}
     for n in sizes:  # build and warm up on a few batches
         models[n].partial_fit(X[:256], y[:256], classes=classes)
-    times = {n: [] for n in sizes}
-    for r in range(rounds):
-        for n in rotated(sizes, r):
-            seconds, _ = timed(models[n].partial_fit, X[:n], y[:n])
-            times[n].append(seconds)
+    times = alternate(
+        {n: functools.partial(models[n].partial_fit, X[:n], y[:n]) for n in sizes}, rounds
+    )
     return {n: min(t) for n, t in times.items()}
 
 
@@ -342,15 +205,15 @@ def memory_worker(framework, net, n_images, threads):
     with threadpool_limits(threads):
         if torch is not None:
             torch.set_num_threads(threads)
-        X_train, y_train, X_test, _ = load_data(256, 64)
+        X_train, y_train, _, _ = load_mnist_split(256, 64)
         if framework == "skcnn":
-            model = make_skcnn(net).partial_fit(X_train, y_train, classes=np.arange(N_CLASSES))
+            model = net_classifier(net).partial_fit(X_train, y_train, classes=np.arange(N_CLASSES))
         elif framework == "mlp":
             model = make_mlp().partial_fit(
                 X_train.reshape(len(X_train), -1), y_train, classes=np.arange(N_CLASSES)
             )
         else:
-            model = TorchTrainer(net, X_train, y_train).partial_fit()
+            model = TorchTrainer.of_net(net, X_train, y_train).partial_fit()
         predict = predict_fn(framework, model)
         images, _ = load_mnist(return_X_y=True)
         reps = -(-n_images // len(images))
@@ -390,7 +253,7 @@ def _run_memory_worker(framework, net, n_images, threads):
         sys.executable, os.path.abspath(__file__), "--memory-worker", framework,
         "--net", net, "--memory-images", str(n_images), "--threads", str(threads),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"<!-- memory worker {framework}/{net} failed: {done.stderr.strip()[-500:]} -->")
         return None
@@ -402,40 +265,9 @@ def _run_memory_worker(framework, net, n_images, threads):
 # ----------------------------------------------------------------- output
 
 
-def machine_header(threads):
-    """Markdown paragraphs naming the code, the machine, the libraries and the BLAS kernel."""
-    lines = [
-        f"**skcnn** {skcnn_version()}.",
-        f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
-        f"{platform.python_version()}; numpy {np.__version__} with {numpy_blas()}; "
-        f"scikit-learn {sklearn.__version__}; "
-        f"torch {torch.__version__ if torch is not None else 'not installed'}"
-        + (f" ({torch.get_num_threads()} threads)" if torch is not None else "")
-        + f"; benchmark threads: {threads}; load average at start "
-        f"{load_average()} (other processes on the machine add noise).",
-    ]
-    warning = openblas_warning()
-    return lines + ([warning] if warning else [])
-
-
-def table(header, rows):
-    """A markdown table as a string."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def fmt(value, spec, missing="n/a"):
-    return missing if value is None else format(value, spec)
-
-
-def verdict(ok):
-    return "n/a" if ok is None else ("yes" if ok else "**no**")
-
-
 def report_net(net, args, X, y, X_test, y_test, frameworks):
     """Measure one net and print its tables; returns its summary row."""
-    epochs = args.epochs or NETS[net]["epochs"]
+    epochs = args.epochs or EPOCHS[net]
     print(f"\n## Net {net}: {NETS[net]['description']}\n")
     print(
         f"{X.shape[0]} training images, {X_test.shape[0]} test images, {epochs} epochs, "
@@ -630,7 +462,7 @@ def main(argv=None):
         print("\n\n".join(machine_header(args.threads)))
         if args.no_worker_processes:
             print("\nskcnn's training shards run on threads only (--no-worker-processes).")
-        X, y, X_test, y_test = load_data(args.n_train, args.n_test)
+        X, y, X_test, y_test = load_mnist_split(args.n_train, args.n_test)
         nets = ["A", "B"] if args.net == "both" else [args.net]
         summaries = [report_net(net, args, X, y, X_test, y_test, frameworks) for net in nets]
         print_summary(summaries, args.memory_images)

@@ -23,26 +23,24 @@ the optimizer's share. Run it as::
 
 import argparse
 import functools
-import os
 import time
 from collections import defaultdict
 
 import numpy as np
+from _common import (
+    load_mnist_split,
+    machine_line,
+    net_classifier,
+    openblas_warning,
+    table,
+)
 from threadpoolctl import threadpool_limits
 
 import skcnn._functional.conv
 import skcnn._loss
 import skcnn._training.parallel
 import skcnn.layers._conv
-from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
-from skcnn import NumpyCNNClassifier
-from skcnn.datasets import load_mnist
 from skcnn.layers import Conv2D, Dense, Flatten, MaxPool2D
-
-NETS = {
-    "A": dict(filters=(8,), padding="valid", hidden_layer_sizes=()),
-    "B": dict(filters=(32, 64), padding="same", hidden_layer_sizes=(128,)),
-}
 
 # Region name (after the layer prefix) -> kind of operation, for the grouped table.
 KINDS = [
@@ -229,10 +227,7 @@ def profile_net(net, X, y, epochs, seed=0):
     GEMM regions, the kind of every layer name, and one untimed epoch's seconds.
     """
     # One thread (n_jobs=1): the timers are not thread-safe, and the profile counts work.
-    clf = NumpyCNNClassifier(
-        kernel_size=3, pool_size=2, solver="adam", learning_rate_init=1e-3,
-        batch_size=64, alpha=0.0, dropout=0.0, random_state=seed, n_jobs=1, **NETS[net],
-    )
+    clf = net_classifier(net, seed).set_params(n_jobs=1)
     classes = np.arange(10)
     profiler = Profiler()
     restore = [(skcnn.layers.Layer, "replica", skcnn.layers.Layer.replica)]
@@ -258,21 +253,22 @@ def print_tables(net, regions, flops, layer_kinds, plain, n_samples):
     total = sum(regions.values())
     print(f"\n## Net {net}: {n_samples} images, one epoch = {total:.3f} s with timers "
           f"({plain:.3f} s for an untimed epoch)\n")
-    print("| region | s/epoch | % | GFLOP/s |")
-    print("|---|---|---|---|")
+    rows = []
     for name, t in sorted(regions.items(), key=lambda item: -item[1]):
         rate = ""
         if name in flops and t > 0:
             rate = f"{flops[name] * n_samples / t / 1e9:.1f}"
-        print(f"| {name} | {t:.3f} | {100 * t / total:.1f} | {rate} |")
+        rows.append([name, f"{t:.3f}", f"{100 * t / total:.1f}", rate])
+    print(table(["region", "s/epoch", "%", "GFLOP/s"], rows))
     grouped = defaultdict(float)
     for name, t in regions.items():
         grouped[kind_of(name, layer_kinds)] += t
     print(f"\nNet {net} grouped by kind of operation:\n")
-    print("| operation | s/epoch | % |")
-    print("|---|---|---|")
-    for name, t in sorted(grouped.items(), key=lambda item: -item[1]):
-        print(f"| {name} | {t:.3f} | {100 * t / total:.1f} |")
+    print(table(
+        ["operation", "s/epoch", "%"],
+        [[name, f"{t:.3f}", f"{100 * t / total:.1f}"]
+         for name, t in sorted(grouped.items(), key=lambda item: -item[1])],
+    ))
 
 
 def main(argv=None):
@@ -284,14 +280,13 @@ def main(argv=None):
         "--threads", type=int, default=1,
         help="BLAS threads (default 1; skcnn's own training threads are always off here)",
     )
+    parser.add_argument("--quick", action="store_true", help="512 images, 1 epoch: a smoke run")
     args = parser.parse_args(argv)
-    images, labels = load_mnist(return_X_y=True)
-    X = (images[: args.n_train].astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28)
-    y = labels[: args.n_train].astype(np.int64)
+    if args.quick:
+        args.n_train, args.epochs = 512, 1
+    X, y, _, _ = load_mnist_split(args.n_train, 1)
     with threadpool_limits(args.threads):
-        print(f"# skcnn epoch profile\n\nskcnn {skcnn_version()}; {cpu_model()}, "
-              f"{os.cpu_count()} cores; numpy {np.__version__} with {numpy_blas()}; "
-              f"load average at start {load_average()}; float32, batch 64, Adam; "
+        print(f"# skcnn epoch profile\n\n{machine_line()}; float32, batch 64, Adam; "
               f"mean of {args.epochs} epochs.")
         warning = openblas_warning()
         if warning:

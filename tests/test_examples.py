@@ -22,9 +22,10 @@ PICTURES = {
     "plot_filters_and_activations.py": ["mnist_filters.png", "mnist_activations.png"],
     "plot_mnist_training_curve.py": ["mnist_training_curve.png"],
     "plot_rotation_regression.py": ["rotation_regression.png"],
+    "plot_signal_regression.py": ["signal_regression.png"],
 }
 # Regression examples print errors, not accuracies.
-REGRESSION = {"plot_rotation_regression.py"}
+REGRESSION = {"plot_rotation_regression.py", "plot_signal_regression.py"}
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in NOT_HERE)
 
 
