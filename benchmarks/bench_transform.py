@@ -48,7 +48,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
-from _machine import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
+from _common import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 
