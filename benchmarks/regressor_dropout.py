@@ -27,7 +27,7 @@ import time
 import warnings
 
 import numpy as np
-from _machine import cpu_model, load_average, numpy_blas, skcnn_version
+from _common import cpu_model, load_average, numpy_blas, skcnn_version
 from bench_signals import sinusoids
 from scipy.ndimage import rotate
 from sklearn.datasets import load_digits, make_regression
