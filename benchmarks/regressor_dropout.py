@@ -1,8 +1,10 @@
 """NumpyCNNRegressor's dropout rate on four regression tasks (issue 21).
 
 Usage: ``python benchmarks/regressor_dropout.py [--tasks check digits signals rotation]
-[--rates 0 0.1 0.2 0.5]``. Prints one line per task, rate and seed; the
+[--rates 0 0.1 0.2 0.5] [--quick]``. Prints one line per task and rate; the
 scores are deterministic (bit-identical models), so only they are reported.
+``--quick`` is a smoke run of seconds (tiny sizes, 2 epochs): its scores
+mean nothing.
 
 - ``check``: scikit-learn's ``check_regressors_train`` data (200 samples, 10
   standardized features, one informative, noise 20, standardized y): R^2 on
@@ -27,7 +29,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import cpu_model, load_average, numpy_blas, skcnn_version
+from _common import machine_line
 from bench_signals import sinusoids
 from scipy.ndimage import rotate
 from sklearn.datasets import load_digits, make_regression
@@ -40,11 +42,12 @@ from skcnn import NumpyCNNRegressor
 from skcnn.datasets import load_mnist
 
 
-def check_task(rates):
+def check_task(rates, quick):
     X, y = make_regression(200, 10, n_informative=1, bias=5.0, noise=20, random_state=42)
     X, y = StandardScaler().fit_transform(X), scale(y)
     for solver in ("sgd", "adam"):
-        r2 = MLPRegressor(solver=solver, alpha=0.01, random_state=0).fit(X, y).score(X, y)
+        mlp = MLPRegressor(solver=solver, alpha=0.01, random_state=0, **quick)
+        r2 = mlp.fit(X, y).score(X, y)
         print(f"check: MLPRegressor(solver={solver!r}): R^2 {r2:.3f}", flush=True)
     networks = {"default network": {}, "small network": dict(filters=(4, 6), hidden_layer_sizes=(16,))}
     for solver in ("sgd", "adam"):
@@ -52,13 +55,14 @@ def check_task(rates):
             for rate in rates:
                 scores = []
                 for seed in (0, 1, 2):
-                    reg = NumpyCNNRegressor(**params, solver=solver, dropout=rate, random_state=seed)
+                    reg = NumpyCNNRegressor(**params, solver=solver, dropout=rate,
+                                            random_state=seed, **quick)
                     scores.append(reg.fit(X, y).score(X, y))
                 print(f"check: {name}, {solver}, dropout={rate}: R^2 "
                       + ", ".join(f"{s:.3f}" for s in scores), flush=True)
 
 
-def digits_task(rates):
+def digits_task(rates, quick):
     X, digit = load_digits(return_X_y=True)
     images = X.reshape(-1, 8, 8)
     mass = images.sum(axis=(1, 2))
@@ -68,36 +72,39 @@ def digits_task(rates):
                "digit value": digit.astype(float)}
     for task, Y in targets.items():
         Xa, Xb, Ya, Yb = train_test_split(X / 16, Y, test_size=0.33, random_state=0)
+        if quick:
+            Xa, Ya = Xa[:100], Ya[:100]
         for rate in rates:
             results = []
             for seed in (0, 1):
-                reg = NumpyCNNRegressor(random_state=seed, dropout=rate).fit(Xa, Ya)
+                reg = NumpyCNNRegressor(random_state=seed, dropout=rate, **quick).fit(Xa, Ya)
                 P = reg.predict(Xb)
                 results.append(f"RMSE {root_mean_squared_error(Yb, P):.4f} "
                                f"R^2 {r2_score(Yb, P):.4f} ({reg.n_iter_} epochs)")
             print(f"digits, {task}: dropout={rate}: " + "; ".join(results), flush=True)
 
 
-def signals_task(rates):
-    X, f = sinusoids(2500)
+def signals_task(rates, quick):
+    n = 200 if quick else 2000
+    X, f = sinusoids(n + 500)
     for rate in rates:
         results = []
         for seed in (0, 1):
-            reg = NumpyCNNRegressor(random_state=seed, dropout=rate).fit(X[:2000], f[:2000])
-            results.append(f"RMSE {root_mean_squared_error(f[2000:], reg.predict(X[2000:])):.3f} "
+            reg = NumpyCNNRegressor(random_state=seed, dropout=rate, **quick).fit(X[:n], f[:n])
+            results.append(f"RMSE {root_mean_squared_error(f[n:], reg.predict(X[n:])):.3f} "
                            f"({reg.n_iter_} epochs)")
         print(f"signals: dropout={rate}: " + "; ".join(results), flush=True)
 
 
-def rotation_task(rates):
-    n_train, n_test = 5000, 1000
+def rotation_task(rates, quick):
+    n_train, n_test = (300, 100) if quick else (5000, 1000)
     images, _ = load_mnist(return_X_y=True)
     images = images[: n_train + n_test].astype(np.float32) / 255
     angles = np.random.default_rng(0).uniform(-45, 45, size=len(images))
     X = np.stack([rotate(img, a, reshape=False, order=1) for img, a in zip(images, angles)])
     X = X.reshape(len(X), -1)
     for rate in rates:
-        reg = NumpyCNNRegressor(early_stopping=True, random_state=0, dropout=rate)
+        reg = NumpyCNNRegressor(early_stopping=True, random_state=0, dropout=rate, **quick)
         started = time.perf_counter()
         reg.fit(X[:n_train], angles[:n_train])
         rmse = root_mean_squared_error(angles[n_train:], reg.predict(X[n_train:]))
@@ -111,8 +118,9 @@ if __name__ == "__main__":
              "rotation": rotation_task}
     parser.add_argument("--tasks", nargs="+", default=list(tasks), choices=list(tasks))
     parser.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.1, 0.2, 0.5])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, 2 epochs")
     args = parser.parse_args()
-    print(f"skcnn {skcnn_version()}, {cpu_model()}, {numpy_blas()}, load {load_average()}", flush=True)
+    print(machine_line(), flush=True)
     warnings.simplefilter("ignore")  # ConvergenceWarning of the capped runs
     for task in args.tasks:
-        tasks[task](args.rates)
+        tasks[task](args.rates, {"max_iter": 2} if args.quick else {})
