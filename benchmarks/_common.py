@@ -9,10 +9,11 @@ never import this folder.
 - **Machine**: what a run was made on (skcnn's commit, CPU, BLAS kernel,
   load), printed at the top of every result.
 - **Data**: the MNIST split the scripts share (first images to train, last
-  ones to test).
+  ones to test), and the noisy sinusoids of issue 21.
 - **Networks**: nets A and B of issue 3 as skcnn estimators, as skcnn layer
   lists and as PyTorch modules; the PyTorch twin of an estimator's built-in
   network (2-D, or 1-D ``Conv1d`` for signals); one PyTorch training loop.
+- **Memory**: the process's resident memory, sampled during a call.
 - **Timing**: :func:`timed`, and :func:`alternate`, which takes the things
   compared in turns (A B A B, the first rotating) so that machine drift hits
   them alike.
@@ -23,6 +24,7 @@ import os
 import platform
 import statistics
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 
@@ -120,8 +122,11 @@ def load_average():
         return "unknown"
 
 
-def machine_header(threads):
-    """Markdown paragraphs naming the code, the machine, the libraries and the BLAS kernel."""
+def machine_header(threads=None):
+    """Markdown paragraphs naming the code, the machine, the libraries and the BLAS kernel.
+
+    ``threads``: the threads the script gives every framework, if it sets them.
+    """
     lines = [
         f"**skcnn** {skcnn_version()}.",
         f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
@@ -129,8 +134,9 @@ def machine_header(threads):
         f"scikit-learn {sklearn.__version__}; "
         f"torch {torch.__version__ if torch is not None else 'not installed'}"
         + (f" ({torch.get_num_threads()} threads)" if torch is not None else "")
-        + f"; benchmark threads: {threads}; load average at start "
-        f"{load_average()} (other processes on the machine add noise).",
+        + ("" if threads is None else f"; benchmark threads: {threads}")
+        + f"; load average at start {load_average()} (other processes on the machine add "
+        "noise).",
     ]
     warning = openblas_warning()
     return lines + ([warning] if warning else [])
@@ -162,6 +168,24 @@ def load_mnist_split(n_train, n_test):
     X = (images.astype(np.float32) / np.float32(255)).reshape(-1, *MNIST_SHAPE)
     y = labels.astype(np.int64)
     return X[:n_train], y[:n_train], X[-n_test:], y[-n_test:]
+
+
+def sinusoids(n, length=128, seed=0):
+    """The signals of issue 21: ``n`` noisy sinusoids of ``length`` samples and
+    their frequencies.
+
+    ``sin(2 pi f t + phase)`` for ``t`` in ``[0, 1)`` plus Gaussian noise of
+    standard deviation 0.5, with ``f`` uniform in 1-10 cycles per signal and
+    the phase uniform: the frequency is read from the shape of the wave,
+    wherever it starts. Returns ``X`` (float64) of shape ``(n, length)`` and
+    ``y`` of shape ``(n,)``.
+    """
+    rng = np.random.RandomState(seed)
+    t = np.arange(length) / length
+    f = rng.uniform(1, 10, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    X = np.sin(2 * np.pi * f[:, None] * t + phase[:, None]) + rng.normal(0, 0.5, (n, length))
+    return X, f
 
 
 # ----------------------------------------------------- nets A and B in skcnn
@@ -241,7 +265,7 @@ def _torch_seed(seed):
 
 
 def net_torch(net, seed=0, input_shape=MNIST_SHAPE):
-    """Net ``"A"`` or ``"B"`` in PyTorch (conv -> relu -> pool), PyTorch's default initialization."""
+    """Net ``"A"`` or ``"B"`` in PyTorch (conv -> relu -> pool), default initialization."""
     spec = NETS[net]
     channels, height, width = input_shape
     pad = 1 if spec["padding"] == "same" else 0
@@ -249,7 +273,8 @@ def net_torch(net, seed=0, input_shape=MNIST_SHAPE):
     with _torch_seed(seed):
         for filters in spec["filters"]:
             modules += [nn.Conv2d(channels, filters, 3, padding=pad), nn.ReLU(), nn.MaxPool2d(2)]
-            channels, height, width = filters, (height + 2 * pad - 2) // 2, (width + 2 * pad - 2) // 2
+            height, width = (height + 2 * pad - 2) // 2, (width + 2 * pad - 2) // 2
+            channels = filters
         modules.append(nn.Flatten())
         size = channels * height * width
         for units in spec["hidden_layer_sizes"]:
@@ -447,11 +472,59 @@ class TorchTrainer:
         return self._outputs(X, batch_size, lambda out: torch.softmax(out, dim=1))
 
 
+# ------------------------------------------------------------------- memory
+
+
+def status_kb(field):
+    """A ``kB`` field of ``/proc/self/status`` (VmRSS, VmHWM, RssAnon, ...)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def reset_peak_rss():
+    """Reset the peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class AnonPeak(threading.Thread):
+    """Sample the process's anonymous resident memory (``RssAnon``) until stopped.
+
+    Unlike the kernel's peak RSS, it ignores pages of shared libraries and
+    files faulted back in during the call (reclaimed pages of a large
+    library like libtorch would otherwise count as growth).
+    """
+
+    def __init__(self, interval=0.002):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.start_kb = self.peak_kb = status_kb("RssAnon")
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.wait(self.interval):
+            self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+
+    def stop(self):
+        """Stop sampling; return the peak in kB."""
+        self._done.set()
+        self.join()
+        self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+        return self.peak_kb
+
+
 # ------------------------------------------------------------------- timing
 
 
 def timed(fn, *args, repeats=1, **kwargs):
-    """Call ``fn(*args, **kwargs)`` ``repeats`` times; return ``(seconds per call, last result)``."""
+    """Call ``fn(*args, **kwargs)`` ``repeats`` times; return (seconds per call, last result)."""
     start = time.perf_counter()
     for _ in range(repeats):
         result = fn(*args, **kwargs)

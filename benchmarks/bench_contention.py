@@ -12,9 +12,9 @@ pair of neighbouring measurements, never an absolute time alone:
    ``predict_proba`` time on the images tiled 5 times, alone and beside a
    busy process, for skcnn and for the same network in PyTorch, and
    ``predict_proba`` of skcnn's model with ``n_jobs=1`` (what one core gives);
-2. net B (``_common.py``, trained as in ``bench_vs_torch.py``) on 8,000 MNIST images: seconds per epoch and
-   predict time on 2,000 test images, alone and beside a busy process, skcnn
-   and PyTorch;
+2. net B (``_common.py``, trained as in ``bench_vs_torch.py``) on 8,000 MNIST
+   images: seconds per epoch and predict time on 2,000 test images, alone and
+   beside a busy process, skcnn and PyTorch;
 3. the digits-defaults fit and a fit of the defaults on 2,000 MNIST images
    with X as float64 and as float32 (alone).
 
@@ -276,7 +276,8 @@ def net_b_section(args, frameworks):
         models[name].predict(X_test)
     print(f"\n## 2. Net B: {len(X):,} MNIST training images, {len(X_test):,} test images\n")
     print(
-        "Net B and its PyTorch twin from `_common.py`, trained as in `bench_vs_torch.py` (batch 64, Adam lr 1e-3, float32, "
+        "Net B and its PyTorch twin from `_common.py`, trained as in `bench_vs_torch.py` "
+        "(batch 64, Adam lr 1e-3, float32, "
         "no dropout or L2). One epoch per measurement (`partial_fit` on all the training "
         "images), after one untimed epoch each; predict: the class of every test image.\n",
         flush=True,

@@ -5,14 +5,14 @@ on 1-row inputs within 1.3x the epoch time of the network with kernels along
 the signal only (``kernel_size=(1, 3), pool_size=(1, 2)``), with an RMSE at
 least as good and well below MLPRegressor's. This script measures that, in
 one process, on noisy sinusoids whose frequency is the target
-(:func:`sinusoids`), given as 2-D float64 rows as a user has them:
+(``_common.sinusoids``), given as 2-D float64 rows as a user has them:
 
 - **skcnn defaults**: ``NumpyCNNRegressor()``, which reads the rows as
   ``1 x length`` samples;
 - **skcnn (1, 3) kernels**: the same with ``kernel_size=(1, 3),
   pool_size=(1, 2)``;
-- **skcnn 3 x 3 kernels**: the network the defaults built on such samples
-  before issue 21, as a layer list (:func:`before_layers`);
+- **skcnn 3 x 3 kernels**: the defaults' network with the 3 x 3 kernels it
+  had on such samples before issue 21, as a layer list (:func:`before_layers`);
 - **skcnn Conv1D layers**: the (1, 3) network in skcnn's 1-D layers
   (``_common.signal_layers``) on ``X`` of shape ``(n, 1, length)``, when
   ``skcnn.layers`` has ``Conv1D`` (the table says when it has not, or why it
@@ -52,6 +52,7 @@ from _common import (
     median,
     pair_ratios,
     signal_layers,
+    sinusoids,
     table,
     timed,
     torch,
@@ -70,7 +71,7 @@ MODELS = ("defaults", "kernels13", "before", "conv1d", "torch", "mlp")
 LABELS = {
     "defaults": "skcnn `NumpyCNNRegressor()`",
     "kernels13": "skcnn `kernel_size=(1, 3), pool_size=(1, 2)`",
-    "before": "skcnn 3 x 3 kernels (the defaults' network before issue 21)",
+    "before": "skcnn 3 x 3 kernels over the row (the defaults' before issue 21)",
     "conv1d": "skcnn `Conv1D` layer list",
     "torch": "PyTorch `Conv1d` (same network)",
     "mlp": "sklearn `MLPRegressor()`",
@@ -83,43 +84,32 @@ GOAL_EPOCH_RATIO = 1.3
 GOAL_RMSE_VS_MLP = 0.5
 # Slowest / fastest timed epoch of one model above which the run is flagged.
 NOISY_SPREAD = 1.5
+# The signals of _common.sinusoids.
 FREQUENCIES = (1, 10)
 NOISE = 0.5
-
-
-# --------------------------------------------------------------------- data
-
-
-def sinusoids(n, length=128, seed=0):
-    """``n`` noisy sinusoids of ``length`` samples and their frequencies.
-
-    ``sin(2 pi f t + phase)`` for ``t`` in ``[0, 1)`` plus Gaussian noise of
-    standard deviation ``NOISE``, with ``f`` uniform in ``FREQUENCIES``
-    (cycles per signal) and the phase uniform: the frequency is read from the
-    shape of the wave, wherever it starts. Returns ``X`` (float64) of shape
-    ``(n, length)`` and ``y`` of shape ``(n,)``.
-    """
-    rng = np.random.RandomState(seed)
-    t = np.arange(length) / length
-    f = rng.uniform(*FREQUENCIES, n)
-    phase = rng.uniform(0, 2 * np.pi, n)
-    X = np.sin(2 * np.pi * f[:, None] * t + phase[:, None]) + rng.normal(0, NOISE, (n, length))
-    return X, f
 
 
 # ------------------------------------------------------------------- models
 
 
 def before_layers():
-    """The built-in network for ``1 x length`` samples before issue 21: 3 x 3
-    "same" kernels over one row (two thirds of each multiply padding), pools
-    clipped to ``(1, 2)``."""
-    return [
-        ("conv1", Conv2D(32, 3, padding="same")), ("pool1", MaxPool2D((1, 2))), ("relu1", ReLU()),
-        ("conv2", Conv2D(64, 3, padding="same")), ("pool2", MaxPool2D((1, 2))), ("relu2", ReLU()),
-        ("flatten", Flatten()), ("drop1", Dropout(0.5)), ("fc1", Dense(128)), ("relu3", ReLU()),
-        ("drop2", Dropout(0.5)),
-    ]
+    """The defaults' network with the kernels it had on ``1 x length`` samples
+    before issue 21: 3 x 3 "same" kernels over one row (two thirds of each
+    multiply padding), pools clipped to ``(1, 2)``; the other parameters
+    (filters, dense layers, dropout) are today's defaults."""
+    defaults = NumpyCNNRegressor().get_params()
+    rate, n_blocks = defaults["dropout"], len(defaults["filters"])
+    layers = []
+    for i, filters in enumerate(defaults["filters"], start=1):
+        layers += [(f"conv{i}", Conv2D(filters, 3, padding="same")),
+                   (f"pool{i}", MaxPool2D((1, 2))), (f"relu{i}", ReLU())]
+    layers.append(("flatten", Flatten()))
+    for i, units in enumerate(defaults["hidden_layer_sizes"], start=1):
+        layers += [(f"drop{i}", Dropout(rate))] if rate > 0 else []
+        layers += [(f"fc{i}", Dense(units)), (f"relu{n_blocks + i}", ReLU())]
+    if rate > 0:
+        layers.append((f"drop{len(defaults['hidden_layer_sizes']) + 1}", Dropout(rate)))
+    return layers
 
 
 def model_input(name, X):
@@ -283,7 +273,9 @@ def parse_args(argv=None):
         "after the epochs and whole fits; with no value, epoch times only",
     )
     parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
-    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    parser.add_argument(
+        "--no-torch", action="store_true", help="leave PyTorch out even if installed"
+    )
     parser.add_argument(
         "--no-fit", action="store_true",
         help="leave out the whole fits (a few minutes per seed)",

@@ -33,22 +33,26 @@ MNIST images, a smoke run whose numbers mean little.
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
-import threading
 import time
 import warnings
 
 import numpy as np
-import sklearn
+from _common import (
+    AnonPeak,
+    load_average,
+    machine_header,
+    reset_peak_rss,
+    status_kb,
+    table,
+)
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
-from _common import cpu_model, load_average, numpy_blas, openblas_warning, skcnn_version
 from skcnn import NumpyCNNClassifier
 from skcnn.datasets import load_mnist
 
@@ -94,66 +98,25 @@ def scores(n_splits):
 
 
 def print_scores(rows):
-    print("| split | CNN | CNN -> SVC | SVC on pixels | CNN -> SVC minus CNN (test images) | fit (s) |")
-    print("|---|---|---|---|---|---|")
     n_test = 450
-    for seed, cnn, pipe, svc, seconds in rows:
-        print(
-            f"| {seed} | {cnn:.4f} | {pipe:.4f} | {svc:.4f} | "
-            f"{round((pipe - cnn) * n_test):+d} | {seconds:.0f} |"
-        )
+    cells = [
+        [seed, f"{cnn:.4f}", f"{pipe:.4f}", f"{svc:.4f}", f"{round((pipe - cnn) * n_test):+d}",
+         f"{seconds:.0f}"]
+        for seed, cnn, pipe, svc, seconds in rows
+    ]
     cnn, pipe, svc = (np.mean([row[i] for row in rows]) for i in (1, 2, 3))
+    cells.append(["mean", f"{cnn:.4f}", f"{pipe:.4f}", f"{svc:.4f}",
+                  f"{(pipe - cnn) * n_test:+.1f}", ""])
+    print(table(["split", "CNN", "CNN -> SVC", "SVC on pixels",
+                 "CNN -> SVC minus CNN (test images)", "fit (s)"], cells))
     wins = sum(row[2] > row[1] for row in rows)
     ties = sum(row[2] == row[1] for row in rows)
-    print(
-        f"| mean | {cnn:.4f} | {pipe:.4f} | {svc:.4f} | "
-        f"{(pipe - cnn) * n_test:+.1f} | |"
-    )
     print(
         f"\nCNN -> SVC above the CNN alone on {wins} of {len(rows)} splits, equal on {ties}."
     )
 
 
 # ------------------------------------------------------- memory (subprocess)
-
-
-def _status_kb(field):
-    """A ``kB`` field of ``/proc/self/status`` (VmRSS, VmHWM, RssAnon)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Reset the peak-RSS mark (VmHWM) to the current RSS; False if unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class AnonPeak(threading.Thread):
-    """Sample the anonymous resident memory (``RssAnon``) until stopped."""
-
-    def __init__(self, interval=0.002):
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.start_kb = self.peak_kb = _status_kb("RssAnon")
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, _status_kb("RssAnon"))
-
-    def stop(self):
-        self._done.set()
-        self.join()
-        self.peak_kb = max(self.peak_kb, _status_kb("RssAnon"))
-        return self.peak_kb
 
 
 def memory_worker(call, n_images):
@@ -165,13 +128,13 @@ def memory_worker(call, n_images):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = NumpyCNNClassifier(max_iter=1, random_state=0).fit(images[:2000], labels[:2000])
     X = images[:n_images]
-    exact = _reset_peak_rss()
-    rss_before = _status_kb("VmRSS")
+    exact = reset_peak_rss()
+    rss_before = status_kb("VmRSS")
     sampler = AnonPeak()
     sampler.start()
     result = CALLS[call](model, X)
     anon_growth = sampler.stop() - sampler.start_kb
-    rss_growth = max(0, _status_kb("VmHWM") - rss_before)
+    rss_growth = max(0, status_kb("VmHWM") - rss_before)
     arrays = result if isinstance(result, list) else [result]
     size = sum(a.nbytes for a in arrays)
     print(f"{anon_growth / 1024:.1f} {rss_growth / 1024:.1f} {size / 2**20:.1f} {int(exact)}")
@@ -189,15 +152,16 @@ def measure_memory(call, n_images):
 
 
 def print_memory(results, n_images):
-    print(f"| call on {n_images:,} MNIST images | result (MB) | RssAnon growth (MB) "
-          "| peak RSS growth (MB) |")
-    print("|---|---|---|---|")
+    rows = []
     for call, found in results.items():
         if found is None:
-            print(f"| {LABELS[call]} | failed | | |")
+            rows.append([LABELS[call], "failed", "", ""])
             continue
         anon, rss, result, exact = found
-        print(f"| {LABELS[call]} | {result:.1f} | {anon:.1f} | {rss:.1f}{'' if exact else ' (lower bound)'} |")
+        rows.append([LABELS[call], f"{result:.1f}", f"{anon:.1f}",
+                     f"{rss:.1f}{'' if exact else ' (lower bound)'}"])
+    print(table([f"call on {n_images:,} MNIST images", "result (MB)", "RssAnon growth (MB)",
+                 "peak RSS growth (MB)"], rows))
     found = results.get("transform")
     if found is not None:
         verdict = "met" if max(found[0], found[1]) < 300 else "NOT met"
@@ -205,19 +169,6 @@ def print_memory(results, n_images):
 
 
 # ------------------------------------------------------------------ main
-
-
-def header():
-    lines = [
-        f"**skcnn** {skcnn_version()}.",
-        (
-            f"**Machine**: {cpu_model()}, {os.cpu_count()} cores; Python "
-            f"{platform.python_version()}; numpy {np.__version__} with {numpy_blas()}; "
-            f"scikit-learn {sklearn.__version__}. Load average at the start: {load_average()}."
-        ),
-    ]
-    warning = openblas_warning()
-    return "\n\n".join(lines + ([warning] if warning else []))
 
 
 def main():
@@ -234,7 +185,7 @@ def main():
         return
     if args.quick:
         args.splits, args.n_images = 2, 2_000
-    print(header() + "\n")
+    print("\n\n".join(machine_header()) + "\n")
     if args.part in ("scores", "both"):
         print("### CNN -> SVC on digits\n")
         print_scores(scores(args.splits))

@@ -34,7 +34,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import warnings
 
 import numpy as np
@@ -43,6 +42,7 @@ from _common import (
     LEARNING_RATE,
     N_CLASSES,
     NETS,
+    AnonPeak,
     TorchTrainer,
     alternate,
     fmt,
@@ -50,6 +50,8 @@ from _common import (
     load_mnist_split,
     machine_header,
     net_classifier,
+    reset_peak_rss,
+    status_kb,
     table,
     torch,
     verdict,
@@ -147,50 +149,6 @@ def scaling(net, X, y, sizes, rounds):
 # ---------------------------------------------------- memory (subprocess)
 
 
-def _status_kb(field):
-    """A ``kB`` field of ``/proc/self/status`` (VmRSS, VmHWM, RssAnon, ...)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not found in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Reset the peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0); False if unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class AnonPeak(threading.Thread):
-    """Sample the process's anonymous resident memory (``RssAnon``) until stopped.
-
-    Unlike the kernel's peak RSS, it ignores pages of shared libraries and
-    files faulted back in during the call (reclaimed pages of a large
-    library like libtorch would otherwise count as growth).
-    """
-
-    def __init__(self, interval=0.002):
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.start_kb = self.peak_kb = _status_kb("RssAnon")
-        self._done = threading.Event()
-
-    def run(self):
-        while not self._done.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, _status_kb("RssAnon"))
-
-    def stop(self):
-        self._done.set()
-        self.join()
-        self.peak_kb = max(self.peak_kb, _status_kb("RssAnon"))
-        return self.peak_kb
-
-
 def memory_worker(framework, net, n_images, threads):
     """Body of the subprocess: memory growth (MB) while predicting ``n_images`` images.
 
@@ -221,13 +179,13 @@ def memory_worker(framework, net, n_images, threads):
         X /= np.float32(255)
         X = X.reshape(-1, 1, 28, 28)
         del images
-        exact = _reset_peak_rss()
-        rss_before = _status_kb("VmRSS")
+        exact = reset_peak_rss()
+        rss_before = status_kb("VmRSS")
         sampler = AnonPeak()
         sampler.start()
         predict(X)
         anon_growth = sampler.stop() - sampler.start_kb
-        rss_growth = max(0, _status_kb("VmHWM") - rss_before)
+        rss_growth = max(0, status_kb("VmHWM") - rss_before)
     print(f"{anon_growth / 1024:.1f} {rss_growth / 1024:.1f} {X.nbytes / 2**20:.1f} {int(exact)}")
 
 

@@ -15,9 +15,9 @@ mean nothing.
   random_state=0) with two targets: each image's centre of mass (row and
   column, 2 outputs) and the digit's value as a number. The defaults, test
   RMSE, seeds 0 and 1; about a minute per fit on 2 cores.
-- ``signals``: ``bench_signals.py``'s noisy sinusoids of length 128 (2,000
-  to train, 500 to test; the target is the frequency). The defaults, test
-  RMSE, seeds 0 and 1; one to five minutes per fit.
+- ``signals``: ``bench_signals.py``'s noisy sinusoids (``_common.sinusoids``)
+  of length 128 (2,000 to train, 500 to test; the target is the frequency).
+  The defaults, test RMSE, seeds 0 and 1; one to five minutes per fit.
 - ``rotation``: ``examples/plot_rotation_regression.py``'s task (5,000
   shipped MNIST digits rotated by U(-45, 45) degrees to train, 1,000 to
   test) with ``early_stopping=True, random_state=0`` and the defaults
@@ -29,8 +29,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import machine_line
-from bench_signals import sinusoids
+from _common import machine_line, sinusoids
 from scipy.ndimage import rotate
 from sklearn.datasets import load_digits, make_regression
 from sklearn.metrics import r2_score, root_mean_squared_error
