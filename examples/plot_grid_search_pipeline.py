@@ -34,13 +34,16 @@ from sklearn.preprocessing import MinMaxScaler
 
 from skcnn import NumpyCNNClassifier
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[1])
+# The command line: --quick for the small settings this gallery runs, --output-dir
+# for where the PNGs go (examples/output/ by default).
+parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="tiny settings, for tests")
 parser.add_argument(
-    "--output-dir", type=Path, default=Path(__file__).resolve().parent / "output",
-    help="where to save the PNG (default: examples/output/)",
+    "--output-dir", type=Path, help="where to save the PNG (default: examples/output/)"
 )
 args = parser.parse_args()
+if args.output_dir is None:
+    args.output_dir = Path(__file__).resolve().parent / "output"
 args.output_dir.mkdir(parents=True, exist_ok=True)
 
 # %%

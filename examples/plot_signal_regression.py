@@ -1,7 +1,7 @@
 """
-=================================================
+==================================================
 Regression on signals: the frequency of a sinusoid
-=================================================
+==================================================
 
 This example trains :class:`skcnn.NumpyCNNRegressor` to read the frequency
 of noisy sinusoids: 2,500 signals of 128 samples, ``sin(2 pi f t + phase)``
@@ -36,13 +36,16 @@ from sklearn.neural_network import MLPRegressor
 
 from skcnn import NumpyCNNRegressor
 
-parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[1])
+# The command line: --quick for the small settings this gallery runs, --output-dir
+# for where the PNGs go (examples/output/ by default).
+parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="fewer signals, for tests")
 parser.add_argument(
-    "--output-dir", type=Path, default=Path(__file__).resolve().parent / "output",
-    help="where to save the PNG (default: examples/output/)",
+    "--output-dir", type=Path, help="where to save the PNG (default: examples/output/)"
 )
 args = parser.parse_args()
+if args.output_dir is None:
+    args.output_dir = Path(__file__).resolve().parent / "output"
 args.output_dir.mkdir(parents=True, exist_ok=True)
 
 # %%

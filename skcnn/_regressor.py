@@ -213,7 +213,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         Number of targets (columns of ``y``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
     image_shape_ : tuple of (int, int, int)
         ``(C, H, W)`` of one sample.

@@ -15,7 +15,7 @@ Every layer follows one small protocol:
   parameters: one optimizer owns every update.
 - Layers whose training pass needs sums over the whole batch (``syncs_batch``:
   BatchNorm) also split it in two halves around a point where the shards of
-  a batch meet (see :mod:`skcnn.layers._normalization`); their state that is not a
+  a batch meet (see :class:`BatchNorm2D`); their state that is not a
   parameter (running statistics) is updated once per batch.
 
 Images are ``(N, C, H, W)`` and convolution weights ``(out, in, kh, kw)``, as

@@ -78,9 +78,8 @@ class Layer(ParamsMixin):
     per entry of ``params``: scratch space, rebuilt on load.
 
     A layer's constructor arguments are its scikit-learn parameters
-    (``get_params``, ``set_params``, ``sklearn.base.clone``; see
-    :class:`skcnn._constructor_params.ParamsMixin`), so that a list of layers can
-    be an estimator's parameter, searched as ``conv1__filters``.
+    (``get_params``, ``set_params``, ``sklearn.base.clone``), so that a list
+    of layers can be an estimator's parameter, searched as ``conv1__filters``.
     """
 
     #: Attribute names of the trainable arrays, in the order of ``params``.
@@ -88,7 +87,7 @@ class Layer(ParamsMixin):
     #: Whether ``forward`` takes a ``seed`` (random layers: Dropout).
     takes_seed = False
     #: Whether training needs sums over the whole batch (BatchNorm): the
-    #: shards of a batch then meet at this layer (see ``_normalization``).
+    #: shards of a batch then meet at this layer (see :class:`BatchNorm2D`).
     syncs_batch = False
     #: Whether ``weight`` and ``bias`` are connection weights and intercepts
     #: (Conv2D, Dense): the estimator's ``coefs_`` and ``intercepts_``, and

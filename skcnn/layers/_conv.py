@@ -194,8 +194,7 @@ class Conv2D(_Conv):
         windows tile this layer's output (``takes_pool_blocks``): in a
         training pass the two layers then exchange the output and its
         gradient in pool-blocked memory, so that pooling reads and writes
-        contiguous blocks instead of strided views (see
-        :func:`skcnn._functional.pooling.block_views`). None, and always at
+        contiguous blocks instead of strided views. None, and always at
         inference: NCHW-shaped arrays.
     """
 

@@ -101,9 +101,8 @@ class Dropout(Layer):
     input; at inference the layer is the identity.
 
     The masks are not drawn from a stream but hashed from a key per sample,
-    a seed and the unit (see :func:`skcnn._random.dropout_keep`):
-    distinct samples get independent masks, identical samples the same one.
-    In a :class:`Sequential` network the key hashes the sample's values at
+    a seed and the unit: distinct samples get independent masks, identical
+    samples the same one. In an estimator's network the key hashes the sample's values at
     the network's input and the seed comes from the training call (both
     passed to ``forward``); a layer used alone hashes its own input and
     moves its own ``seed`` on at every pass. So an integer sample weight is
