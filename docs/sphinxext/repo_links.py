@@ -6,7 +6,8 @@ them: ``[RESULTS.md](../benchmarks/RESULTS.md)``,
 knows only the files under ``docs/``; as each page (or a file it includes,
 such as ``CHANGELOG.md``) is read, this extension rewrites such a link:
 
-- to a gallery example (``examples/plot_*.py``): a link to its gallery page;
+- to the ``examples/`` folder: the gallery; to a gallery example
+  (``examples/plot_*.py``): its gallery page;
 - to any other existing file outside ``docs/``: a download of the file;
 - in an included file, to a page under ``docs/``: the same page, seen from
   the page that includes it.
@@ -29,6 +30,8 @@ def _rewrite(text, file_dir, page_dir, docs_dir):
         if not path or re.match(r"[a-z]+:", path):
             return match.group(0)
         resolved = (file_dir / path).resolve()
+        if resolved == docs_dir.parent / "examples":
+            return f"[{label}](#gallery)"
         if not resolved.is_file():
             return match.group(0)
         if docs_dir in resolved.parents:
