@@ -9,6 +9,8 @@ A module of its own, not a function in conf.py, so that Sphinx can pickle
 the configuration that names it (``"reset_argv": "gallery.quick_argv"``).
 """
 
+import os
+
 
 def quick_argv(gallery_conf, script_vars):
     """The command-line arguments every gallery example runs with.
@@ -16,7 +18,9 @@ def quick_argv(gallery_conf, script_vars):
     sphinx-gallery runs an example from its own folder, ``examples/``: the
     PNGs the script saves go to ``examples/output/`` (ignored by git), the
     scripts' own default, named relatively so that the page shows a short
-    path. The figures on the page are the ones sphinx-gallery captures.
+    path, or to ``$SKCNN_EXAMPLES_OUTPUT_DIR`` if set (tests/test_docs.py
+    checks them there). The figures on the page are the ones sphinx-gallery
+    captures.
     """
-    return ["--quick", "--output-dir", "output"]
+    return ["--quick", "--output-dir", os.environ.get("SKCNN_EXAMPLES_OUTPUT_DIR", "output")]
 
