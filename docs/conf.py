@@ -57,6 +57,8 @@ nitpick_ignore_regex = [
 autosummary_generate = True
 autodoc_default_options = {"member-order": "groupwise"}
 autodoc_typehints = "none"
+# The page of a class lists its methods as "fit()", not "NumpyCNNClassifier.fit()".
+toc_object_entries_show_parents = "hide"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
