@@ -3,7 +3,7 @@ trained with augmentation (issue 14).
 
 Trains ``recipe()`` on the first 8,000 images of the MNIST set shipped with
 skcnn and tests it on the last 2,000, as the other benchmarks split it. The
-recipe is the README's ("Any architecture: the MNIST recipe"): two
+recipe is the user guide's (docs/user_guide/layers.md, "The MNIST recipe"): two
 convolution blocks each followed by max-pooling and batch normalization,
 a dense layer with dropout, random shifts and small rotations of the
 training images, SGD with Nesterov momentum whose step is divided by 5

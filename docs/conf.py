@@ -44,13 +44,12 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "README.md"]
+exclude_patterns = ["_build"]
 # Unresolved Python cross-references are errors, except the ones to libraries
 # whose inventories a build without network access cannot read.
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|sklearn|scipy|matplotlib|joblib|skops|skl2onnx|onnx|onnxruntime|dask|dask_ml|distributed|torch|pandas)(\..*)?"),
-    (r"py:class", r"(array-like|ndarray|callable|optional|default.*|of shape.*|sparse matrix|Bunch|Axes|Figure|dtype|generator)"),
 ]
 
 # -- API reference ------------------------------------------------------------
