@@ -231,17 +231,25 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
 
     # ------------------------------------------------------------------ fit
 
-    def _fit(self, X, y, sample_weight, incremental, extra=None):
+    def _fit(self, X, y, sample_weight, incremental, extra=None, resume=None):
+        """Train (fit and partial_fit); ``resume``: where an interrupted fit
+        of this estimator stood, loaded from a checkpoint (a ``ResumePoint``
+        of ``skcnn._training.checkpoint``), whose remaining epochs then run
+        as they would have."""
         saved_state = dict(self.__dict__)
         saved_rng = self._rng.get_state() if incremental and hasattr(self, "_rng") else None
         call = None
         try:
-            call = self._prepare_training(X, y, sample_weight, incremental, extra)
-            if call.cold:
+            call = self._prepare_training(X, y, sample_weight, incremental, extra, resume)
+            if call.resume is not None:  # the loaded network, mid-fit
+                if call.cold:
+                    self._rng = call.rng  # as _initialize made it: the loop's stream
+            elif call.cold:
                 self._initialize(call)
             else:
                 self._architecture = call.arch  # the same, but for a new dropout rate
             train = self._train_lbfgs if self.solver == "lbfgs" else self._train_stochastic
+            self._training_call = call  # what a Checkpoint saves besides the estimator
             with epoch_tasks(self, X, y, sample_weight, incremental) as epochs:
                 train(call, epochs)  # L-BFGS's iterations are its tasks
         except BaseException:
@@ -258,13 +266,17 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
             if saved_rng is not None:
                 self._rng.set_state(saved_rng)
             raise
+        finally:
+            self.__dict__.pop("_training_call", None)
         return self
 
-    def _prepare_training(self, X, y, sample_weight, incremental, extra):
+    def _prepare_training(self, X, y, sample_weight, incremental, extra, resume=None):
         """Validate everything a training call needs, before any training.
 
         Only ``validate_data`` writes to ``self`` here (``n_features_in_``,
         ``feature_names_in_``); ``_fit`` undoes that when anything fails.
+        A resumed fit (``resume``) draws from the random state its
+        interrupted fit began with, so that its split is that fit's.
         """
         arch = validate_hyperparameters(self)
         fitted = hasattr(self, "_network")
@@ -309,12 +321,20 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
                 + (" (times class_weight)" if getattr(self, "class_weight", None) else "")
                 + " sum to zero: there is nothing to learn from."
             )
-        rng = self._rng if incremental and not cold else check_random_state(self.random_state)
+        if resume is not None:
+            rng = np.random.RandomState()
+            rng.set_state(resume.start_state)
+        else:
+            rng = self._rng if incremental and not cold else check_random_state(self.random_state)
+        start_state = rng.get_state()
         if incremental:
             train, val = (X, y_encoded, weights), None
         else:
             train, val = self._split(X, y_encoded, weights, rng)
-        return TrainingCall(cold, incremental, arch, dtype, image_shape, targets, rng, train, val)
+        return TrainingCall(
+            cold, incremental, arch, dtype, image_shape, targets, rng, train, val, start_state,
+            resume=None if resume is None else resume.loop,
+        )
 
     def _check_solver(self):
         """``available_if`` condition of partial_fit (as MLPClassifier's)."""

@@ -21,6 +21,22 @@ LOOP_STACKLEVEL = 4
 
 
 @dataclass
+class LoopState:
+    """Where the epoch loop of a fit stands after a completed epoch: what it
+    carries into the next epoch besides the estimator's attributes.
+
+    A checkpoint (``skcnn._training.checkpoint``) saves it; a resumed fit's
+    loop starts from it, so that the remaining epochs run as they would have.
+    """
+
+    epochs: int  # epochs of this call completed
+    rng_state: tuple  # the state of the call's RandomState (the shuffles) after them
+    seed: int | None  # the call's draw that keys the dropout masks
+    augment_seed: int | None  # the call's draw that keys the augmentation
+    best_params: list | None  # early stopping's best weights so far (copies)
+
+
+@dataclass
 class TrainingCall:
     """What one call of fit or partial_fit trains on, validated."""
 
@@ -33,6 +49,12 @@ class TrainingCall:
     rng: np.random.RandomState
     train: tuple  # (X 2-D, encoded y, weights or None)
     val: tuple | None  # the early-stopping hold-out, alike
+    # The state of ``rng`` before the call drew anything from it (the split):
+    # a resumed fit repeats the preparation from it.
+    start_state: tuple | None = None
+    resume: LoopState | None = None  # a resumed fit: where its loop starts
+    loop: LoopState | None = None  # where the loop stands, after each completed epoch
+    interrupted: bool = False  # Ctrl-C ended the call before its end
 
 
 class TrainingLoopMixin:

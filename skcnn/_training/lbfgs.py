@@ -199,6 +199,7 @@ class LbfgsTrainingMixin(TrainingLoopMixin):
             )
             return
         if stopped == ["interrupted"]:
+            call.interrupted = True
             n = self.n_iter_
             warn_interrupted(
                 f" after {n} iteration{'' if n == 1 else 's'} (n_iter_={n}). The model is "

@@ -24,7 +24,7 @@ from ..optimizers import SGD, Adam
 from .batches import batch_count, canonical_batch, dense_rows, sample_label_keys
 from .batchnorm_stats import recompute_running_stats
 from .callbacks import NO_EPOCH_TASKS
-from .common import LOOP_STACKLEVEL, TrainingLoopMixin, warn_diverged, warn_interrupted
+from .common import LOOP_STACKLEVEL, LoopState, TrainingLoopMixin, warn_diverged, warn_interrupted
 from .interrupt import deferred_interrupt
 from .numerics import flush_subnormals
 from .parallel import ShardedStep, resolve_n_jobs
@@ -50,15 +50,22 @@ class StochasticTrainingMixin(TrainingLoopMixin):
 
     def _train_stochastic(self, call, epochs=NO_EPOCH_TASKS):
         """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output,
-        and the epochs' callback tasks (``epochs``, see ``callbacks``)."""
+        and the epochs' callback tasks (``epochs``, see ``callbacks``).
+
+        After every completed epoch ``call.loop`` holds what the loop carries
+        into the next one; a resumed fit (``call.resume``, see
+        ``skcnn._training.checkpoint``) starts from such a state, its
+        estimator loaded as it stood then."""
         incremental = call.incremental
-        if self._optimizer is None or not incremental:
-            self._optimizer = self._make_optimizer()
-        if call.val is not None and self.validation_scores_ is None:
-            self.validation_scores_, self.best_validation_score_ = [], -np.inf
-        if not incremental:
-            self._no_improvement_count = 0
-        self.n_iter_ = 0  # epochs of this call, as in MLPClassifier
+        resume = call.resume
+        if resume is None:  # a resumed fit keeps its optimizer, counters and scores
+            if self._optimizer is None or not incremental:
+                self._optimizer = self._make_optimizer()
+            if call.val is not None and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            if not incremental:
+                self._no_improvement_count = 0
+            self.n_iter_ = 0  # epochs of this call, as in MLPClassifier
         X, y, w = call.train
         rng = call.rng
         n_batches = batch_count(X.shape[0], 200 if self.batch_size == "auto" else self.batch_size)
@@ -81,13 +88,20 @@ class StochasticTrainingMixin(TrainingLoopMixin):
         # Augmentation hashes the samples with (this draw, epoch, batch) as well.
         transforms = check_transforms(self.augment)
         augment_seed = int(rng.randint(2**31 - 1)) if transforms else None
+        first, stop = 0, False
+        if resume is not None:  # go on after the epoch the resumed state closed
+            rng.set_state(resume.rng_state)
+            seed, augment_seed, best_params = resume.seed, resume.augment_seed, resume.best_params
+            first = resume.epochs
+            stop = not incremental and self._stop_when_stalled()  # that epoch's rule
         self._sync_dropout_rate()
         step = ShardedStep(
-            self._network, self._make_loss(), max_batch_len, seed, n_batches * n_epochs,
-            self.n_jobs,
+            self._network, self._make_loss(), max_batch_len, seed,
+            n_batches * (n_epochs - first), self.n_jobs,
         )
         with deferred_interrupt() as interrupt, step:
-            for epoch in range(n_epochs):
+            for epoch in range(first, first if stop else n_epochs):
+                call.loop = None  # until this epoch completes
                 epochs.begin()
                 snapshot = self._snapshot()
                 try:
@@ -114,6 +128,7 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                     )
                     break
                 if stopped == "interrupted":
+                    call.interrupted = True
                     n = self.n_iter_
                     warn_interrupted(
                         f" at the end of a batch, after {n} complete epoch"
@@ -130,17 +145,14 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                 self._optimizer.iteration_ends(self.t_)
                 flush_subnormals(self._model_arrays() + self._optimizer.arrays())
                 if self.verbose:
-                    self._print_progress(epoch, n_epochs, started)
+                    self._print_progress(epoch - first, n_epochs - first, started)
+                call.loop = LoopState(epoch + 1, rng.get_state(), seed, augment_seed, best_params)
                 if epochs.end():
                     break  # a callback asked to stop: as early stopping, without a warning
-                if not incremental and self._no_improvement_count > self.n_iter_no_change:
-                    # Stop, unless the optimizer takes a smaller step instead
-                    # (solver="sgd", learning_rate="adaptive").
-                    if self._optimizer.trigger_stopping():
-                        break
-                    self._no_improvement_count = 0
+                if not incremental and self._stop_when_stalled():
+                    break
             else:
-                if not incremental:
+                if not (incremental or stop):
                     warnings.warn(
                         f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                         "reached and the optimization hasn't converged yet.",
@@ -159,6 +171,17 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                     f"BatchNorm statistics recomputed on the {X.shape[0]} training samples.",
                     flush=True,
                 )
+
+    def _stop_when_stalled(self):
+        """MLPClassifier's rule after an epoch: True to stop once training has
+        stalled for more than ``n_iter_no_change`` epochs, unless the
+        optimizer takes a smaller step instead (``learning_rate="adaptive"``)."""
+        if self._no_improvement_count <= self.n_iter_no_change:
+            return False
+        if self._optimizer.trigger_stopping():
+            return True
+        self._no_improvement_count = 0
+        return False
 
     def _count_epoch(self, loss, n_samples):
         """Record an epoch that ran, as MLPClassifier does, with its mean loss."""
