@@ -12,7 +12,8 @@ never import this folder.
   ones to test), and the noisy sinusoids of issue 21.
 - **Networks**: nets A and B of issue 3 as skcnn estimators, as skcnn layer
   lists and as PyTorch modules; the PyTorch twin of an estimator's built-in
-  network (2-D, or 1-D ``Conv1d`` for signals); one PyTorch training loop.
+  network (2-D, or 1-D ``Conv1d`` for signals); one PyTorch training loop;
+  the MNIST recipe of issue 14 (``mnist_recipe``).
 - **Memory**: the process's resident memory, sampled during a call.
 - **Timing**: :func:`timed`, and :func:`alternate`, which takes the things
   compared in turns (A B A B, the first rotating) so that machine drift hits
@@ -35,6 +36,7 @@ from threadpoolctl import threadpool_info
 import skcnn
 import skcnn.layers
 from skcnn import NumpyCNNClassifier
+from skcnn.augmentation import RandomRotation, RandomShift
 from skcnn.datasets import load_mnist
 from skcnn.layers import (
     BatchNorm1D,
@@ -251,6 +253,51 @@ def net_layers(net, batchnorm=False):
     for units in spec["hidden_layer_sizes"]:
         layers += [Dense(units)] + bn(BatchNorm1D()) + [ReLU()]
     return layers + [Dense(N_CLASSES)]
+
+
+# ------------------------------------------------------- the MNIST recipe
+
+MNIST_RECIPE_EPOCHS = 60
+
+
+def mnist_recipe(random_state=0, max_iter=MNIST_RECIPE_EPOCHS, verbose=True):
+    """The documented architecture and training of the MNIST recipe (issue 14):
+    ``mnist_accuracy.py`` measures its accuracy, ``bench_checkpoint.py`` the
+    cost of checkpointing it."""
+    layers = [
+        ("conv1", Conv2D(32, kernel_size=3, padding="same")),
+        ("relu1", ReLU()),
+        ("conv2", Conv2D(32, kernel_size=3, padding="same")),
+        ("pool1", MaxPool2D(2)),
+        ("bn1", BatchNorm2D()),
+        ("relu2", ReLU()),
+        ("conv3", Conv2D(64, kernel_size=3, padding="same")),
+        ("relu3", ReLU()),
+        ("conv4", Conv2D(64, kernel_size=3, padding="same")),
+        ("pool2", MaxPool2D(2)),
+        ("bn2", BatchNorm2D()),
+        ("relu4", ReLU()),
+        ("flatten", Flatten()),
+        ("drop1", Dropout(0.5)),
+        ("fc", Dense(256)),
+        ("relu5", ReLU()),
+        ("drop2", Dropout(0.5)),
+    ]
+    return NumpyCNNClassifier(
+        layers=layers,
+        augment=[RandomShift(2), RandomRotation(10, order=0)],
+        # SGD with Nesterov momentum whose step is divided by 5 each time the
+        # training loss stalls for 3 epochs, on all 8,000 images (no
+        # early-stopping hold-out), for a budget of 60 epochs.
+        solver="sgd",
+        learning_rate_init=0.05,
+        learning_rate="adaptive",
+        n_iter_no_change=3,
+        early_stopping=False,
+        max_iter=max_iter,
+        random_state=random_state,
+        verbose=verbose,
+    )
 
 
 # --------------------------------------------------- networks in PyTorch

@@ -1,7 +1,7 @@
 """Test accuracy of the documented MNIST recipe: a layer list with batch norm,
 trained with augmentation (issue 14).
 
-Trains ``recipe()`` on the first 8,000 images of the MNIST set shipped with
+Trains ``mnist_recipe()`` (in ``_common.py``) on the first 8,000 images of the MNIST set shipped with
 skcnn and tests it on the last 2,000, as the other benchmarks split it. The
 recipe is the user guide's (docs/user_guide/layers.md, "The MNIST recipe"): two
 convolution blocks each followed by max-pooling and batch normalization,
@@ -28,52 +28,14 @@ import time
 import warnings
 
 import numpy as np
-from _common import load_mnist_split, machine_line, openblas_warning
+from _common import (
+    MNIST_RECIPE_EPOCHS,
+    load_mnist_split,
+    machine_line,
+    mnist_recipe,
+    openblas_warning,
+)
 from sklearn.exceptions import ConvergenceWarning
-
-from skcnn import NumpyCNNClassifier
-from skcnn.augmentation import RandomRotation, RandomShift
-from skcnn.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
-
-MAX_EPOCHS = 60
-
-
-def recipe(random_state=0, max_iter=MAX_EPOCHS):
-    """The documented architecture and training of the MNIST recipe."""
-    layers = [
-        ("conv1", Conv2D(32, kernel_size=3, padding="same")),
-        ("relu1", ReLU()),
-        ("conv2", Conv2D(32, kernel_size=3, padding="same")),
-        ("pool1", MaxPool2D(2)),
-        ("bn1", BatchNorm2D()),
-        ("relu2", ReLU()),
-        ("conv3", Conv2D(64, kernel_size=3, padding="same")),
-        ("relu3", ReLU()),
-        ("conv4", Conv2D(64, kernel_size=3, padding="same")),
-        ("pool2", MaxPool2D(2)),
-        ("bn2", BatchNorm2D()),
-        ("relu4", ReLU()),
-        ("flatten", Flatten()),
-        ("drop1", Dropout(0.5)),
-        ("fc", Dense(256)),
-        ("relu5", ReLU()),
-        ("drop2", Dropout(0.5)),
-    ]
-    return NumpyCNNClassifier(
-        layers=layers,
-        augment=[RandomShift(2), RandomRotation(10, order=0)],
-        # SGD with Nesterov momentum whose step is divided by 5 each time the
-        # training loss stalls for 3 epochs, on all 8,000 images (no
-        # early-stopping hold-out), for a budget of 60 epochs.
-        solver="sgd",
-        learning_rate_init=0.05,
-        learning_rate="adaptive",
-        n_iter_no_change=3,
-        early_stopping=False,
-        max_iter=max_iter,
-        random_state=random_state,
-        verbose=True,
-    )
 
 
 def plot(est, test_accuracy, n_train, n_test, path):
@@ -108,12 +70,12 @@ def main():
     if warning:
         print(warning)
     print(machine_line())
-    n_train, n_test, max_iter = (1000, 500, 2) if args.quick else (8000, 2000, MAX_EPOCHS)
+    n_train, n_test, max_iter = (1000, 500, 2) if args.quick else (8000, 2000, MNIST_RECIPE_EPOCHS)
     X_train, y_train, X_test, y_test = load_mnist_split(n_train, n_test)
-    est = recipe(args.seed, max_iter)
+    est = mnist_recipe(args.seed, max_iter)
     started = time.perf_counter()
     with warnings.catch_warnings():
-        # The recipe trains for a budget of MAX_EPOCHS epochs: reaching it is
+        # The recipe trains for a budget of MNIST_RECIPE_EPOCHS epochs: reaching it is
         # the plan, not a failure to converge.
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X_train, y_train)

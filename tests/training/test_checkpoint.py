@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from skcnn import NumpyCNNClassifier, NumpyCNNRegressor
+from skcnn import SKOPS_TRUSTED_TYPES, NumpyCNNClassifier, NumpyCNNRegressor
 from skcnn._training import checkpoint as _checkpoint
 from skcnn.augmentation import RandomShift
 from skcnn.layers import BatchNorm2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU
@@ -27,7 +27,7 @@ pytest.importorskip("sklearn.callback", reason="checkpoints are callbacks: they 
 from skcnn.callbacks import Checkpoint, load_checkpoint, resume_fit  # noqa: E402
 
 try:
-    import skops.io  # noqa: F401
+    import skops.io
 
     FORMATS = ["skops", "pickle"]
 except ImportError:
@@ -44,7 +44,7 @@ CONFIGS = {
         solver="adam", dropout=0.2, early_stopping=True, n_iter_no_change=1, tol=10.0,
         learning_rate_init=0.01,
     )),
-    "sgd, adaptive step cut every other epoch": (NumpyCNNClassifier, dict(
+    "sgd, adaptive step cut after epoch 3": (NumpyCNNClassifier, dict(
         solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10.0, dropout=0.0,
     )),
     "augmentation, batch norm, sample weights": (NumpyCNNClassifier, dict(
@@ -136,13 +136,16 @@ def test_a_fit_resumed_from_any_checkpoint_ends_with_the_same_bits(config, digit
     X, y = data(kind, digits)
     w = np.linspace(0.5, 2, len(X)) if "sample weights" in config else None
     path = tmp_path / "run.ckpt"
-    copier = CopyAt(path, ("fit begins", 0), ("epoch", 1), ("epoch", 2))
+    copier = CopyAt(path, ("fit begins", 0), *[("epoch", k) for k in (1, 2, 3)])
     est = make(kind, **params).set_callbacks(Checkpoint(path, format=DEFAULT_FORMAT), copier)
     fit_quietly(est, X, y, sample_weight=w)
     reference = fit_quietly(make(kind, **params), X, y, sample_weight=w)
     assert_same_model(est, reference, X)  # checkpoints change nothing
-    assert len(copier.copies) == 3
-    for copy in [*copier.copies.values(), path]:  # the fit's start, epochs 1 and 2, its end
+    assert len(copier.copies) == 4
+    if DEFAULT_FORMAT == "skops":  # what the epoch loop carries needs no other type
+        untrusted = skops.io.get_untrusted_types(file=copier.copies["epoch", 2])
+        assert set(untrusted) <= set(SKOPS_TRUSTED_TYPES)
+    for copy in [*copier.copies.values(), path]:  # the fit's start, epochs 1 to 3, its end
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             resumed = resume_fit(copy, X, y, sample_weight=w)
@@ -150,8 +153,10 @@ def test_a_fit_resumed_from_any_checkpoint_ends_with_the_same_bits(config, digit
         # The epochs after the checkpoint warn as the fit did; a finished fit is returned.
         warned = any(isinstance(c.message, ConvergenceWarning) for c in caught)
         assert warned == (copy != path and reference.n_iter_ == reference.max_iter), copy.name
-    if "stops" in config:
-        assert reference.n_iter_ < reference.max_iter  # early stopping ended it
+    if "stops" in config:  # after epoch 3: resumed from epoch 3, it stops at once
+        assert reference.n_iter_ == 3 < reference.max_iter
+    if "cut" in config:
+        assert reference._optimizer.learning_rate == reference.learning_rate_init / 5
 
 
 def test_a_resumed_fit_has_the_same_bits_on_other_threads(digits, tmp_path, threads_only):
@@ -165,6 +170,24 @@ def test_a_resumed_fit_has_the_same_bits_on_other_threads(digits, tmp_path, thre
     assert resumed is not script and resumed.n_jobs == 3 and resumed.verbose
     assert not hasattr(script, "n_iter_")  # the script's estimator is left alone
     assert_same_model(resumed, est, X)
+
+
+def test_without_random_state_the_resumed_fit_splits_and_shuffles_as_the_fit_did(digits, tmp_path):
+    X, y = data(NumpyCNNClassifier, digits)
+    params = {**TINY, "random_state": None, "early_stopping": True}
+    path = tmp_path / "run.ckpt"
+    copier = CopyAt(path, ("epoch", 2))
+    np.random.seed(7)  # the global stream, which random_state=None draws from
+    est = fit_quietly(NumpyCNNClassifier(**params).set_callbacks(
+        Checkpoint(path, format="pickle"), copier), X, y)
+    np.random.seed(7)
+    reference = fit_quietly(NumpyCNNClassifier(**params), X, y)
+    # With random_state=None a fit's _rng is numpy's global RandomState itself:
+    # keep a copy of its state after the fit.
+    reference._rng = pickle.loads(pickle.dumps(reference._rng))
+    assert_same_model(est, reference, X)
+    np.random.seed(8)  # elsewhere now: the checkpoint keeps the fit's own state
+    assert_same_model(fit_quietly_resume(copier.copies["epoch", 2], X, y), reference, X)
 
 
 def test_the_resumed_fit_goes_on_writing_the_checkpoint(digits, tmp_path):
