@@ -159,15 +159,17 @@ def test_a_fit_resumed_from_any_checkpoint_ends_with_the_same_bits(config, digit
         assert reference._optimizer.learning_rate == reference.learning_rate_init / 5
 
 
-def test_a_resumed_fit_has_the_same_bits_on_other_threads(digits, tmp_path, threads_only):
+@pytest.mark.parametrize("shards_on", ["threads_only", "worker_processes"])
+def test_a_resumed_fit_has_the_same_bits_with_other_n_jobs(shards_on, digits, tmp_path, request):
+    request.getfixturevalue(shards_on)  # the shards of a batch side by side, however small
     X, y = data(NumpyCNNClassifier, digits)
     path = tmp_path / "run.ckpt"
     copier = CopyAt(path, ("epoch", 2))
-    est = NumpyCNNClassifier(**TINY, n_jobs=1).set_callbacks(Checkpoint(path, format="pickle"), copier)
+    est = NumpyCNNClassifier(**TINY, n_jobs=2).set_callbacks(Checkpoint(path, format="pickle"), copier)
     fit_quietly(est, X, y)
-    script = NumpyCNNClassifier(**TINY, n_jobs=3, verbose=True)
+    script = NumpyCNNClassifier(**TINY, n_jobs=1, verbose=True)
     resumed = resume_fit(copier.copies["epoch", 2], X, y, estimator=script)
-    assert resumed is not script and resumed.n_jobs == 3 and resumed.verbose
+    assert resumed is not script and resumed.n_jobs == 1 and resumed.verbose
     assert not hasattr(script, "n_iter_")  # the script's estimator is left alone
     assert_same_model(resumed, est, X)
 
