@@ -25,7 +25,7 @@ ended with the same weights.
 
 Run::
 
-    nice python benchmarks/bench_checkpoint.py [--rounds 3] [--epochs 3] [--pairs 4]
+    nice python benchmarks/bench_checkpoint.py [--rounds 4] [--epochs 3] [--pairs 4]
         [--format skops] [--quick]
 
 The checkpoints are written to a temporary directory under the current one
@@ -105,7 +105,7 @@ def spread(ratios):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="pairs of whole fits")
+    parser.add_argument("--rounds", type=int, default=4, help="pairs of whole fits")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of a whole fit")
     parser.add_argument("--pairs", type=int, default=4, help="pairs of epochs in turns")
     parser.add_argument("--format", choices=("skops", "pickle"), default="skops")
@@ -119,6 +119,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y, _, _ = load_mnist_split(n_train, 1)
     print(f"{machine_line()}\n", flush=True)
+    fit(X[:256], y[:256], 1)  # warm up: imports, the fork server, worker processes
     writes = time_writes()
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench_checkpoint.") as directory:
         path = os.path.join(directory, f"run.{args.format}")
