@@ -385,7 +385,7 @@ def test_a_first_write_that_fails_stops_the_fit_before_it_trains(digits, tmp_pat
     X, y = data(NumpyCNNClassifier, digits)
     fitted = fit_quietly(NumpyCNNClassifier(**TINY), X, y)
     coefs = [c.copy() for c in fitted.coefs_]
-    fitted.set_callbacks(Checkpoint(tmp_path / "missing" / "run.ckpt"))
+    fitted.set_callbacks(Checkpoint(tmp_path / "missing" / "run.ckpt", format=DEFAULT_FORMAT))
     with pytest.raises(FileNotFoundError, match="the directory '.*missing' does not exist"):
         fitted.fit(X, y)
     for a, b in zip(fitted.coefs_, coefs):
