@@ -185,7 +185,12 @@ def resume_fit(path, X, y, sample_weight=None, *, estimator=None):
     """
     payload = _checkpoint.read_checkpoint(path, SKOPS_TRUSTED_TYPES)
     callbacks = [Checkpoint(path, every=payload["every"], format=payload["format"])]
-    return _checkpoint.resume(payload, path, X, y, sample_weight, estimator, callbacks)
+    model, point = _checkpoint.prepare_resume(
+        payload, path, X, y, sample_weight, estimator, callbacks
+    )
+    if point is None:  # the fit had ended
+        return model
+    return model._fit(X, y, sample_weight, incremental=False, resume=point)
 
 
 def load_checkpoint(path):

@@ -469,11 +469,16 @@ def check_same_fit(estimator, payload, path):
         )
 
 
-def resume(payload, path, X, y, sample_weight, estimator, callbacks):
-    """Finish the fit that wrote ``payload`` (see ``skcnn.callbacks.resume_fit``).
+def prepare_resume(payload, path, X, y, sample_weight, estimator, callbacks):
+    """Check and load the fit that wrote ``payload`` (see
+    ``skcnn.callbacks.resume_fit``): its estimator, and where its loop stood
+    (a ``ResumePoint``), or None when the fit had ended.
 
     ``callbacks``: those of the resumed fit when ``estimator`` is None
-    (else ``estimator``'s, with its ``verbose`` and ``n_jobs``).
+    (else ``estimator``'s, with its ``verbose`` and ``n_jobs``). The caller
+    runs ``model._fit(X, y, sample_weight, incremental=False, resume=point)``
+    itself, so that the fit's warnings point at the user's call as
+    ``fit``'s do.
     """
     if payload["method"] == "partial_fit":
         raise ValueError(
@@ -489,7 +494,7 @@ def resume(payload, path, X, y, sample_weight, estimator, callbacks):
         model.set_params(verbose=estimator.verbose, n_jobs=estimator.n_jobs)
         callbacks = getattr(estimator, "_skl_callbacks", [])
     if payload["stage"] == END:
-        return model  # the fit had ended
+        return model, None  # the fit had ended
     if callbacks:
         model.set_callbacks(*callbacks)
     point = ResumePoint(payload)
@@ -500,4 +505,4 @@ def resume(payload, path, X, y, sample_weight, estimator, callbacks):
             f"of {model.max_iter}.",
             flush=True,
         )
-    return model._fit(X, y, sample_weight, incremental=False, resume=point)
+    return model, point

@@ -250,6 +250,18 @@ def test_ctrl_c_keeps_the_last_epoch_checkpoint_which_resumes(digits, tmp_path, 
     assert_same_model(fit_quietly_resume(path, X, y), reference, X)
 
 
+def test_a_resumed_fits_warnings_point_at_the_callers_line(digits, tmp_path):
+    # As fit's do: max_iter's ConvergenceWarning names the script, not skcnn.
+    X, y = data(NumpyCNNClassifier, digits)
+    path = tmp_path / "run.ckpt"
+    copier = CopyAt(path, ("epoch", 2))
+    fit_quietly(make(NumpyCNNClassifier).set_callbacks(Checkpoint(path, format="pickle"), copier),
+                X, y)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations") as record:
+        resume_fit(copier.copies["epoch", 2], X, y)
+    assert {Path(w.filename).name for w in record} == {Path(__file__).name}
+
+
 def fit_quietly_resume(path, X, y, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
