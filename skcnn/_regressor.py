@@ -113,8 +113,9 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
         the gradient is below ``tol`` (scipy's ``gtol``), as in MLPClassifier.
     n_iter_no_change : int, default=20
         Stop after this many epochs without progress of ``tol``. Twice
-        MLPClassifier's 10: with dropout the training loss is noisier, and
-        stopping at 10 cost 0.1 point of accuracy on digits.
+        MLPRegressor's 10, as in :class:`NumpyCNNClassifier`, whose dropout
+        makes the training loss noisier; with ``dropout > 0`` that holds
+        here too.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the training data and
         stop when its R^2 score stops improving and keep the best weights.
