@@ -223,6 +223,22 @@ def _run_memory_worker(framework, net, n_images, threads):
 # ----------------------------------------------------------------- output
 
 
+def print_scaling(net, X, y, rounds):
+    """Print skcnn's epoch time on a quarter, a half and all of the training
+    images; return the largest over the smallest time per image."""
+    sizes = [max(BATCH_SIZE, X.shape[0] // 4), max(BATCH_SIZE, X.shape[0] // 2), X.shape[0]]
+    sizes = sorted(set(sizes))
+    scale = scaling(net, X, y, sizes, rounds)
+    base = scale[sizes[0]] / sizes[0]
+    print(f"\nskcnn linear scaling (best epoch of {rounds} alternated rounds):\n")
+    print(table(
+        ["training images", "s/epoch", "s per 1,000 images", "relative to smallest"],
+        [[f"{n:,}", f"{scale[n]:.3f}", f"{1000 * scale[n] / n:.3f}",
+          f"{(scale[n] / n) / base:.2f}"] for n in sizes],
+    ))
+    return max(scale[n] / n for n in sizes) / min(scale[n] / n for n in sizes)
+
+
 def report_net(net, args, X, y, X_test, y_test, frameworks):
     """Measure one net and print its tables; returns its summary row."""
     epochs = args.epochs or EPOCHS[net]
@@ -286,17 +302,8 @@ def report_net(net, args, X, y, X_test, y_test, frameworks):
         [[seed] + [f"{seed_accuracies[n][seed]:.2f}" for n in frameworks]
          for seed in range(args.accuracy_seeds)],
     ))
-    sizes = [max(BATCH_SIZE, X.shape[0] // 4), max(BATCH_SIZE, X.shape[0] // 2), X.shape[0]]
-    sizes = sorted(set(sizes))
-    scale = scaling(net, X, y, sizes, args.scaling_rounds)
-    base = scale[sizes[0]] / sizes[0]
-    print("\nskcnn linear scaling (best epoch of "
-          f"{args.scaling_rounds} alternated rounds):\n")
-    print(table(
-        ["training images", "s/epoch", "s per 1,000 images", "relative to smallest"],
-        [[f"{n:,}", f"{scale[n]:.3f}", f"{1000 * scale[n] / n:.3f}",
-          f"{(scale[n] / n) / base:.2f}"] for n in sizes],
-    ))
+    # max/min seconds per image over the sizes; --scaling-rounds 0 leaves the table out
+    linear = print_scaling(net, X, y, args.scaling_rounds) if args.scaling_rounds else None
     has_torch = "torch" in frameworks
     summary = {
         "net": net,
@@ -313,7 +320,7 @@ def report_net(net, args, X, y, X_test, y_test, frameworks):
         "predict": predict_times["skcnn"] / predict_times["torch"] if has_torch else None,
         "accuracy": accuracy["skcnn"] - accuracy["torch"] if has_torch else None,
         "memory": None if memory["skcnn"] is None else memory["skcnn"]["anon"],
-        "linear": max(scale[n] / n for n in sizes) / min(scale[n] / n for n in sizes),
+        "linear": linear,
     }
     return summary
 
@@ -335,7 +342,7 @@ def print_summary(summaries, memory_images):
             verdict(None if s["accuracy"] is None else s["accuracy"] >= -GOAL_ACCURACY_POINTS),
             fmt(s["memory"], ",.0f", "failed"),
             verdict(None if s["memory"] is None else s["memory"] <= GOAL_MEMORY_MB),
-            f"{s['linear']:.2f}",
+            fmt(s["linear"], ".2f"),
         ])
     print(table(
         ["net", "train time ratio (median epochs)", "ok", "best epochs",
@@ -372,7 +379,10 @@ def parse_args(argv=None):
         "the test accuracy after 3 epochs varies by about 0.5 points from seed to seed, "
         "in both frameworks)",
     )
-    parser.add_argument("--scaling-rounds", type=int, default=3)
+    parser.add_argument(
+        "--scaling-rounds", type=int, default=3,
+        help="alternated rounds of the linear-scaling table (0 leaves it out; default 3)",
+    )
     parser.add_argument(
         "--memory-images", type=int, default=60_000,
         help="images predicted by the memory subprocesses (default 60000)",
