@@ -12,11 +12,16 @@ resuming a fit" has the recipe.
 """
 
 import os
+import threading
 
 from ._persistence import SKOPS_TRUSTED_TYPES
 from ._training import checkpoint as _checkpoint
 
 __all__ = ["Checkpoint", "load_checkpoint", "resume_fit"]
+
+# Makes "is this Checkpoint saving another fit?" and its answer one step for
+# fits that start in several threads at once.
+_SETUP_LOCK = threading.Lock()
 
 
 class Checkpoint:
@@ -72,7 +77,7 @@ class Checkpoint:
         self.path = path
         self.every = every
         self.format = format
-        self._writer = None
+        self._writers = {}  # the fit in progress's writer, by its root task
 
     def __repr__(self):
         return f"Checkpoint({os.fspath(self.path)!r}, every={self.every!r}, format={self.format!r})"
@@ -86,10 +91,23 @@ class Checkpoint:
             The estimator being trained.
         context : sklearn.callback.CallbackContext
             The call's root task.
+
+        Raises
+        ------
+        ValueError
+            When this Checkpoint is saving another fit in progress (in
+            another thread): the two would write over each other's file.
         """
-        self._writer = _checkpoint.CheckpointWriter(
+        writer = _checkpoint.CheckpointWriter(
             self.path, self.every, self.format, SKOPS_TRUSTED_TYPES
         )
+        with _SETUP_LOCK:
+            if self._writers:
+                raise ValueError(
+                    f"{self!r} is saving another fit in progress: one fit per path. Give "
+                    "each estimator fitted at the same time its own Checkpoint (another path)."
+                )
+            self._writers[context.root_uuid] = writer
 
     def teardown(self, estimator, context):
         """End a training call.
@@ -101,7 +119,7 @@ class Checkpoint:
         context : sklearn.callback.CallbackContext
             The call's root task.
         """
-        self._writer = None
+        self._writers.pop(context.root_uuid, None)
 
     def on_fit_task_begin(self, estimator, context, *, X=None, y=None, metadata=None):
         """Write the checkpoint of a fit's start.
@@ -115,7 +133,9 @@ class Checkpoint:
         X, y, metadata : object, default=None
             The data passed to fit (its fingerprint is saved).
         """
-        self._writer.task_begins(estimator, context, (X, y, _weights(metadata)))
+        self._writers[context.root_uuid].task_begins(
+            estimator, context, (X, y, _weights(metadata))
+        )
 
     def on_fit_task_end(self, estimator, context, *, X=None, y=None, metadata=None):
         """Write the checkpoint of an epoch, or of the call's end.
@@ -134,7 +154,9 @@ class Checkpoint:
         stop : bool
             False: a checkpoint never stops training.
         """
-        self._writer.task_ends(estimator, context, (X, y, _weights(metadata)))
+        self._writers[context.root_uuid].task_ends(
+            estimator, context, (X, y, _weights(metadata))
+        )
         return False
 
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -402,6 +403,52 @@ def test_a_first_write_that_fails_stops_the_fit_before_it_trains(digits, tmp_pat
         fitted.fit(X, y)
     for a, b in zip(fitted.coefs_, coefs):
         np.testing.assert_array_equal(a, b)
+
+
+class PauseAtFirstEpoch:
+    """A callback that holds a fit after its first epoch until ``go`` is set."""
+
+    def __init__(self):
+        self.paused, self.go = threading.Event(), threading.Event()
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, *, X=None):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, X=None):
+        if context.task_name == "epoch" and not self.paused.is_set():
+            self.paused.set()
+            assert self.go.wait(60)
+        return False
+
+
+def test_a_checkpoint_saving_a_fit_in_another_thread_refuses_a_second(digits, tmp_path):
+    # Two fits at once would write over each other's file: the second is
+    # refused before it trains, and the first goes on and resumes as before.
+    X, y = data(NumpyCNNClassifier, digits)
+    path = tmp_path / "run.ckpt"
+    checkpoint, pause = Checkpoint(path, format="pickle"), PauseAtFirstEpoch()
+    first = NumpyCNNClassifier(**TINY).set_callbacks(checkpoint, pause)
+    thread = threading.Thread(target=fit_quietly, args=(first, X, y))
+    thread.start()
+    try:
+        assert pause.paused.wait(60)
+        second = NumpyCNNClassifier(**TINY).set_callbacks(checkpoint)
+        with pytest.raises(ValueError, match=r"is saving another fit in progress: one fit per path"):
+            second.fit(X, y)
+        assert not hasattr(second, "n_iter_")
+    finally:
+        pause.go.set()
+        thread.join()
+    assert first.n_iter_ == 4
+    assert_same_model(load_checkpoint(path), first, X)
+    fit_quietly(second, X, y)  # the first fit has ended: the Checkpoint is free again
+    assert_same_model(load_checkpoint(path), first, X)
 
 
 class MyReLU(ReLU):
