@@ -137,6 +137,15 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
         self.data_format = data_format
         self.transform_layer = transform_layer
 
+    def __getstate__(self):
+        """Pickle (pickle, skops, deep copies) without the training data a fit
+        in progress holds (``_training_call``): a copy taken mid-fit, by a
+        callback for instance, is the model, not the model and its data."""
+        state = super().__getstate__()
+        if "_training_call" in state:
+            state = {k: v for k, v in state.items() if k != "_training_call"}
+        return state
+
     def __setstate__(self, state):
         """Unpickle (pickle and skops), giving a model saved before a parameter
         existed that parameter's default, which reads its input as it did."""

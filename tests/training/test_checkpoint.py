@@ -451,6 +451,37 @@ def test_a_checkpoint_saving_a_fit_in_another_thread_refuses_a_second(digits, tm
     assert_same_model(load_checkpoint(path), first, X)
 
 
+class PickleAtEpochEnd(PauseAtFirstEpoch):
+    """A callback that pickles the estimator being trained after each epoch."""
+
+    def __init__(self):
+        self.blobs = []
+
+    def __getstate__(self):
+        return {}  # not the pickles it took
+
+    def __setstate__(self, state):
+        self.blobs = []
+
+    def on_fit_task_end(self, estimator, context, *, X=None):
+        if context.task_name == "epoch":
+            self.blobs.append(pickle.dumps(estimator))
+        return False
+
+
+def test_an_estimator_pickled_in_the_middle_of_a_fit_holds_no_training_data(digits, tmp_path):
+    # The fit in progress keeps its data where a Checkpoint finds it; a copy
+    # is the model alone, and loads as one.
+    X, y = data(NumpyCNNClassifier, digits)
+    spy = PickleAtEpochEnd()
+    est = NumpyCNNClassifier(**TINY).set_callbacks(Checkpoint(tmp_path / "run.ckpt", format="pickle"), spy)
+    fit_quietly(est, X, y)
+    assert len(spy.blobs) == 4
+    for blob in spy.blobs:
+        assert b"_training_call" not in blob and len(blob) < X.nbytes
+        assert not hasattr(pickle.loads(blob), "_training_call")
+
+
 class MyReLU(ReLU):
     """A layer class of the user's own, which skops does not trust."""
 
