@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._validation import user_layout
 from ._base import (
     _activation_after,
     _final_estimator,
@@ -28,9 +29,7 @@ def _one_sample(estimator, X):
     X = np.asarray(X)
     n_features = estimator.n_features_in_
     channels_first = tuple(estimator.image_shape_)
-    image = channels_first  # one sample as the estimator reads it
-    if estimator._architecture["data_format"] == "channels_last":
-        image = channels_first[1:] + channels_first[:1]
+    image = user_layout(channels_first, estimator._architecture["data_format"])
     samples = [(n_features,), image]
     if channels_first[0] == 1:
         samples.append(channels_first[1:])

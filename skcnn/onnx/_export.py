@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._classifier import NumpyCNNClassifier
 from .._regressor import NumpyCNNRegressor
+from .._validation import user_layout
 from ._layers import check_layers, convert_layers
 from ._outputs import class_labels, classifier_outputs, predicts_1d, regressor_outputs
 
@@ -163,7 +164,7 @@ def _network(scope, operator, container):
     if model._architecture["data_format"] == "channels_last" and shape[0] > 1:
         # Rows (or samples) in (H, W, C) order: the estimator permutes them to
         # (C, H, W) where it validates X; the graph reshapes and transposes.
-        hwc = np.array((-1,) + shape[1:] + shape[:1], dtype=np.int64)
+        hwc = np.array((-1,) + user_layout(shape, "channels_last"), dtype=np.int64)
         x = graph.node("Reshape", [x, graph.constant("sample_shape", hwc)])
         x = graph.node("Transpose", [x], perm=[0, len(shape)] + list(range(1, len(shape))))
     else:
