@@ -103,8 +103,7 @@ def in_precision(network, dtype):
         return network
     twin = network.replica()
     for layer in twin.layers:
-        names = layer.param_names + (("running_mean", "running_var") if layer.syncs_batch else ())
-        for name in names:
+        for name in layer.param_names + layer.state_names:
             array = getattr(layer, name, None)
             if array is not None:
                 setattr(layer, name, array.astype(dtype))

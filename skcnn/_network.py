@@ -180,12 +180,7 @@ class Sequential:
         """The arrays training moves that are not parameters (BatchNorm's
         running statistics), layer by layer: state to save and restore with
         the parameters."""
-        return [
-            getattr(layer, name)
-            for layer in self.layers
-            if layer.syncs_batch
-            for name in ("running_mean", "running_var")
-        ]
+        return [getattr(layer, name) for layer in self.layers for name in layer.state_names]
 
     def __repr__(self):
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)

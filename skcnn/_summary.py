@@ -216,10 +216,7 @@ def network_summary(est):
     rows = []
     for layer_name, layer in zip(est.layer_names_, network.layers):
         arrays = [(attr, getattr(layer, attr)) for attr in layer.param_names]
-        state = (
-            [getattr(layer, attr) for attr in ("running_mean", "running_var")]
-            if layer.syncs_batch else []
-        )
+        state = [getattr(layer, attr) for attr in layer.state_names]
         rows.append(LayerRow(
             layer_name, type(layer).__name__, repr(layer),
             output_shape=tuple(layer.output_shape),

@@ -84,6 +84,9 @@ class Layer(ParamsMixin):
 
     #: Attribute names of the trainable arrays, in the order of ``params``.
     param_names = ()
+    #: Attribute names of the arrays training moves that are not parameters
+    #: (BatchNorm's running statistics): state saved and restored with them.
+    state_names = ()
     #: Whether ``forward`` takes a ``seed`` (random layers: Dropout).
     takes_seed = False
     #: Whether training needs sums over the whole batch (BatchNorm): the

@@ -41,6 +41,7 @@ class _BatchNorm(Layer):
     """
 
     param_names = ("weight", "bias")
+    state_names = ("running_mean", "running_var")
     syncs_batch = True
 
     def __init__(self, momentum=0.1, eps=1e-5):
