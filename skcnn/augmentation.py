@@ -297,11 +297,11 @@ def augment_batch(transforms, X, seed):
 
     ``seed`` is a tuple of non-negative ints (the training call's seed, the
     epoch, the batch); each sample's draws hash it with the sample's values,
-    taken before any transform.
+    taken before any transform. The samples' shape is checked once, before
+    training (:func:`check_sample_shape`), not at every batch.
     """
     if not transforms:
         return X
-    check_sample_shape(transforms, X.shape[1:])
     shape = X.shape
     keys = sample_keys(X.reshape(shape[0], -1))
     if X.ndim == 3:  # 1-D samples: one-row images
@@ -350,6 +350,8 @@ def apply_transforms(X, transforms, seed=0, *, sample_ndim=2):
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
     batch = X if X.ndim == sample_ndim + 2 else X[:, None]  # one channel
-    out = augment_batch(check_transforms(transforms), batch, (int(seed),))
+    transforms = check_transforms(transforms)
+    check_sample_shape(transforms, batch.shape[1:])
+    out = augment_batch(transforms, batch, (int(seed),))
     out = np.array(out, copy=out is batch)
     return out.reshape(X.shape)

@@ -366,8 +366,6 @@ def test_a_rotation_refuses_signals_and_tiny_images(shape, sample_ndim, what):
     message = rf"RandomRotation\(degrees=10, order=1\) cannot rotate {what}.*Remove it from augment"
     with pytest.raises(ValueError, match=message):
         apply_transforms(X, [RandomShift(1), RandomRotation(10)], sample_ndim=sample_ndim)
-    with pytest.raises(ValueError, match=message):
-        augment_batch([RandomRotation(10)], X, (0,))
 
 
 def test_fit_refuses_a_transform_that_cannot_apply_before_any_training(monkeypatch):
