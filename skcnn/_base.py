@@ -246,7 +246,6 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
         of ``skcnn._training.checkpoint``), whose remaining epochs then run
         as they would have."""
         saved_state = dict(self.__dict__)
-        saved_rng = self._rng.get_state() if incremental and hasattr(self, "_rng") else None
         call = None
         try:
             call = self._prepare_training(X, y, sample_weight, incremental, extra, resume)
@@ -272,8 +271,10 @@ class BaseCNN(TransformerMixin, StochasticTrainingMixin, LbfgsTrainingMixin, Bas
                 self.__dict__.update(saved_state)
                 if "_network" in self.__dict__:
                     self._sync_dropout_rate()
-            if saved_rng is not None:
-                self._rng.set_state(saved_rng)
+            if call is not None and incremental and not call.cold:
+                # The model's own stream, which the call drew from: back to
+                # where the call found it.
+                self._rng.set_state(call.start_state)
             raise
         finally:
             self.__dict__.pop("_training_call", None)

@@ -50,7 +50,8 @@ class TrainingCall:
     train: tuple  # (X 2-D, encoded y, weights or None)
     val: tuple | None  # the early-stopping hold-out, alike
     # The state of ``rng`` before the call drew anything from it (the split):
-    # a resumed fit repeats the preparation from it.
+    # a resumed fit repeats the preparation from it, and a failed partial_fit
+    # puts the model's stream back to it.
     start_state: tuple | None = None
     resume: LoopState | None = None  # a resumed fit: where its loop starts
     loop: LoopState | None = None  # where the loop stands, after each completed epoch
