@@ -54,7 +54,7 @@ class TrainingCall:
     # puts the model's stream back to it.
     start_state: tuple | None = None
     resume: LoopState | None = None  # a resumed fit: where its loop starts
-    loop: LoopState | None = None  # where the loop stands, after each completed epoch
+    loop: LoopState | None = None  # where the loop stands after a completed epoch (with callbacks)
     interrupted: bool = False  # Ctrl-C ended the call before its end
 
 

@@ -52,10 +52,10 @@ class StochasticTrainingMixin(TrainingLoopMixin):
         """The epoch loop: stopping rules, divergence, Ctrl-C, verbose output,
         and the epochs' callback tasks (``epochs``, see ``callbacks``).
 
-        After every completed epoch ``call.loop`` holds what the loop carries
-        into the next one; a resumed fit (``call.resume``, see
-        ``skcnn._training.checkpoint``) starts from such a state, its
-        estimator loaded as it stood then."""
+        After every completed epoch of a call with callbacks, ``call.loop``
+        holds what the loop carries into the next one; a resumed fit
+        (``call.resume``, see ``skcnn._training.checkpoint``) starts from such
+        a state, its estimator loaded as it stood then."""
         incremental = call.incremental
         resume = call.resume
         if resume is None:  # a resumed fit keeps its optimizer, counters and scores
@@ -146,7 +146,8 @@ class StochasticTrainingMixin(TrainingLoopMixin):
                 flush_subnormals(self._model_arrays() + self._optimizer.arrays())
                 if self.verbose:
                     self._print_progress(epoch - first, n_epochs - first, started)
-                call.loop = LoopState(epoch + 1, rng.get_state(), seed, augment_seed, best_params)
+                if epochs is not NO_EPOCH_TASKS:  # only a callback (Checkpoint) reads it
+                    call.loop = LoopState(epoch + 1, rng.get_state(), seed, augment_seed, best_params)
                 if epochs.end():
                     break  # a callback asked to stop: as early stopping, without a warning
                 if not incremental and self._stop_when_stalled():
