@@ -342,6 +342,7 @@ class NumpyCNNClassifier(CallbackSupportMixin, ClassifierMixin, BaseCNN):
             transform_layer=transform_layer,
         )
         self.class_weight = class_weight
+
     # ------------------------------------------------------------------ fit
 
     def fit(self, X, y, sample_weight=None):

@@ -345,6 +345,7 @@ class NumpyCNNRegressor(CallbackSupportMixin, RegressorMixin, BaseCNN):
             transform_layer=transform_layer,
         )
         self.loss = loss
+
     def fit(self, X, y, sample_weight=None):
         """Fit the network to data, for at most ``max_iter`` epochs.
 
