@@ -219,7 +219,7 @@ def test_every_sets_the_epochs_written(digits, tmp_path, monkeypatch):
     assert written == [("start", 0), ("epoch", 2), ("epoch", 4), ("end", 5)]
 
 
-def test_lbfgs_is_saved_at_its_start_and_end_and_resumes_from_its_start(digits, tmp_path, monkeypatch):
+def test_lbfgs_is_saved_at_its_start_and_end_and_resumes_from_its_start(digits, tmp_path):
     X, y = data(NumpyCNNClassifier, digits)
     path = tmp_path / "run.ckpt"
     copier = CopyAt(path, ("epoch", 3))
