@@ -223,10 +223,11 @@ class ShardProcesses:
         template = network.replica()
         template.clear_cache()
         for layer in template.layers:
-            if layer.syncs_batch:
-                # Only the caller moves (Sequential.meet) and reads (inference)
-                # BatchNorm's running statistics: a worker's copy would go stale.
-                layer.running_mean = layer.running_var = None
+            # Only the caller moves (Sequential.meet) and reads (inference) a
+            # layer's state (BatchNorm's running statistics): a worker's copy
+            # would go stale, and is left out of the payload.
+            for name in layer.state_names:
+                setattr(layer, name, None)
         payload = pickle.dumps((template, loss, self.param_shapes, self.dtype))
         self.workers = []
         try:
