@@ -40,7 +40,15 @@ import time
 import warnings
 
 import numpy as np
-from _common import load_average, load_mnist_split, machine_line, mnist_recipe, rotated, table
+from _common import (
+    load_average,
+    load_mnist_split,
+    machine_line,
+    mnist_recipe,
+    pair_ratios,
+    rotated,
+    table,
+)
 from sklearn.exceptions import ConvergenceWarning
 
 from skcnn._training import checkpoint as _checkpoint
@@ -151,7 +159,7 @@ def main(argv=None):
             models["with"].set_callbacks(Checkpoint(other, format=format))
             models["with"].set_params(max_iter=1, warm_start=True).fit(X, y)
             sizes[format] = os.path.getsize(other)
-    ratios = [w / wo for w, wo in zip(times["with"], times["without"])]
+    ratios = pair_ratios(times["with"], times["without"])
     per_write = statistics.median(fit_writes)
     per_epoch = statistics.median(without)
     params = sum(p.size for p in models["without"]._network.params)
