@@ -14,9 +14,10 @@ On such one-row samples the built-in network's kernels and pools act along
 the signal only: the default ``kernel_size=3`` gives ``(1, 3)`` kernels and
 ``pool_size=2`` ``(1, 2)`` pools (see ``layers_``). A frequency is a shape in
 time, wherever the wave starts: what a convolution finds at every position,
-and what a dense network has to learn position by position. The CNN is compared with MLPRegressor on the same split
-by the root mean squared error in cycles, and a figure shows a few test
-signals with both predictions, and predicted against true frequencies.
+and what a dense network has to learn position by position. The CNN is
+compared with MLPRegressor on the same split by the root mean squared error
+in cycles, and a figure shows a few test signals with both predictions, and
+predicted against true frequencies.
 
 Run ``python examples/plot_signal_regression.py`` (two minutes or so on two
 cores); ``--quick`` trains on fewer signals for a smoke test and
