@@ -567,6 +567,25 @@ class AnonPeak(threading.Thread):
         return self.peak_kb
 
 
+def memory_growth(call):
+    """Run ``call()`` and measure how much memory it took.
+
+    Returns ``(result, anon_mb, rss_mb, exact)``: the growth of the anonymous
+    resident memory (sampled peak minus its value before the call), the
+    growth of the kernel's peak RSS, and whether the peak RSS could be reset
+    (if not, its growth is a lower bound). Meant for a fresh interpreter,
+    whose memory holds nothing but what the measurement needs.
+    """
+    exact = reset_peak_rss()
+    rss_before = status_kb("VmRSS")
+    sampler = AnonPeak()
+    sampler.start()
+    result = call()
+    anon_growth = sampler.stop() - sampler.start_kb
+    rss_growth = max(0, status_kb("VmHWM") - rss_before)
+    return result, anon_growth / 1024, rss_growth / 1024, exact
+
+
 # ------------------------------------------------------------------- timing
 
 

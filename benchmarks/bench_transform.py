@@ -39,14 +39,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import (
-    AnonPeak,
-    load_average,
-    machine_header,
-    reset_peak_rss,
-    status_kb,
-    table,
-)
+from _common import load_average, machine_header, memory_growth, table
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -128,16 +121,10 @@ def memory_worker(call, n_images):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = NumpyCNNClassifier(max_iter=1, random_state=0).fit(images[:2000], labels[:2000])
     X = images[:n_images]
-    exact = reset_peak_rss()
-    rss_before = status_kb("VmRSS")
-    sampler = AnonPeak()
-    sampler.start()
-    result = CALLS[call](model, X)
-    anon_growth = sampler.stop() - sampler.start_kb
-    rss_growth = max(0, status_kb("VmHWM") - rss_before)
+    result, anon, rss, exact = memory_growth(lambda: CALLS[call](model, X))
     arrays = result if isinstance(result, list) else [result]
     size = sum(a.nbytes for a in arrays)
-    print(f"{anon_growth / 1024:.1f} {rss_growth / 1024:.1f} {size / 2**20:.1f} {int(exact)}")
+    print(f"{anon:.1f} {rss:.1f} {size / 2**20:.1f} {int(exact)}")
 
 
 def measure_memory(call, n_images):

@@ -42,16 +42,14 @@ from _common import (
     LEARNING_RATE,
     N_CLASSES,
     NETS,
-    AnonPeak,
     TorchTrainer,
     alternate,
     fmt,
     load_average,
     load_mnist_split,
     machine_header,
+    memory_growth,
     net_classifier,
-    reset_peak_rss,
-    status_kb,
     table,
     torch,
     verdict,
@@ -179,14 +177,12 @@ def memory_worker(framework, net, n_images, threads):
         X /= np.float32(255)
         X = X.reshape(-1, 1, 28, 28)
         del images
-        exact = reset_peak_rss()
-        rss_before = status_kb("VmRSS")
-        sampler = AnonPeak()
-        sampler.start()
-        predict(X)
-        anon_growth = sampler.stop() - sampler.start_kb
-        rss_growth = max(0, status_kb("VmHWM") - rss_before)
-    print(f"{anon_growth / 1024:.1f} {rss_growth / 1024:.1f} {X.nbytes / 2**20:.1f} {int(exact)}")
+
+        def call():  # the predictions are dropped before the last sample, as a caller's would be
+            predict(X)
+
+        _, anon, rss, exact = memory_growth(call)
+    print(f"{anon:.1f} {rss:.1f} {X.nbytes / 2**20:.1f} {int(exact)}")
 
 
 _MEMORY_CACHE = {}
